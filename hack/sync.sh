@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Copy the working tree to build/collections/ansible_collections/virt/disk/.
+#
+# ansible-test wants the collection in a real directory at
+# .../ansible_collections/<namespace>/<name>/ (a symlink is not accepted), and
+# ansible-playbook finds it there through ANSIBLE_COLLECTIONS_PATH=build/collections.
+# The copy has no .git, so ansible-test walks the directory: everything that
+# would be ignored by git (.gitignore), .git, .venv and build/ stays out.
+# Uncommitted work is copied too, so the tiers test what is on disk.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dest=build/collections/ansible_collections/virt/disk
+mkdir -p "$dest"
+
+# Excluded paths are also protected from --delete on the receiving side, so
+# ansible-test's tests/output/ in the copy survives between syncs.
+rsync -a --delete \
+    --exclude=/.git \
+    --exclude=/.venv \
+    --exclude=/build \
+    --exclude=/tests/output \
+    --filter=':- .gitignore' \
+    ./ "$dest/"
+
+echo "sync: $(pwd)/$dest"
