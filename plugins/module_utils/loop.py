@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+# Copyright: virt.disk contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The loop backend: a loop device over a raw file.
+
+Discovery matches attached loop devices to the image by the backing file's
+device and inode (LOOP_GET_STATUS64), at offset 0 with no size limit, so a
+device attached by hand through another path or a symlink is still found.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+
+from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.waits import poll
+
+LOOP_SET_STATUS64 = 0x4C04
+LOOP_GET_STATUS64 = 0x4C05
+LO_FLAGS_READ_ONLY = 1
+LO_FLAGS_AUTOCLEAR = 4
+LO_FLAGS_PARTSCAN = 8
+# struct loop_info64: lo_device, lo_inode, lo_rdevice, lo_offset, lo_sizelimit,
+# lo_number, lo_encrypt_type, lo_encrypt_key_size, lo_flags, lo_file_name[64],
+# lo_crypt_name[64], lo_encrypt_key[32], lo_init[2]
+LOOP_INFO64 = struct.Struct("=QQQQQIIII64s64s32s2Q")
+
+
+def decode_kernel_dev(value):
+    """Split a dev_t in the kernel's new_encode_dev() layout into (major, minor)."""
+    major = (value & 0xfff00) >> 8
+    minor = (value & 0xff) | ((value >> 12) & 0xfff00)
+    return major, minor
+
+
+def unpack_status(raw):
+    fields = LOOP_INFO64.unpack(raw)
+    return {
+        "backing_dev": decode_kernel_dev(fields[0]),
+        "backing_inode": fields[1],
+        "offset": fields[3],
+        "sizelimit": fields[4],
+        "flags": fields[8],
+        "file_name": fields[9].split(b"\0", 1)[0].decode("utf-8", "surrogateescape"),
+    }
+
+
+def get_status(device):
+    """LOOP_GET_STATUS64 of /dev/loopN as a dict, or None when it is not attached."""
+    try:
+        fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        raw = fcntl.ioctl(fd, LOOP_GET_STATUS64, bytes(LOOP_INFO64.size))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return unpack_status(raw)
+
+
+def set_partscan(device):
+    """Turn on partition scanning of an attached loop device (the kernel rescans)."""
+    fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        raw = bytearray(fcntl.ioctl(fd, LOOP_GET_STATUS64, bytes(LOOP_INFO64.size)))
+        fields = list(LOOP_INFO64.unpack(bytes(raw)))
+        if fields[8] & LO_FLAGS_PARTSCAN:
+            return False
+        fields[8] |= LO_FLAGS_PARTSCAN
+        fcntl.ioctl(fd, LOOP_SET_STATUS64, LOOP_INFO64.pack(*fields))
+        return True
+    finally:
+        os.close(fd)
+
+
+def find_attached(sysfs, image, status=get_status, dev_root="/dev"):
+    """Names of loop devices backed by image (same device and inode, offset 0)."""
+    found = []
+    for name in sysfs.block_devices("loop"):
+        info = sysfs.loop_info(name)
+        if info is None or info["offset"] or info["sizelimit"]:
+            continue
+        st = status(os.path.join(dev_root, name))
+        if st is not None:
+            if st["offset"] or st["sizelimit"]:
+                continue
+            if st["backing_dev"] == image.dev and st["backing_inode"] == image.inode:
+                found.append(info)
+        elif info["backing_file"] == image.path:
+            found.append(info)
+    return found
+
+
+def attach(runner, image, read_only, timeout, sysfs, dev_root="/dev"):
+    """Attach image to a free loop device with partition scanning; return its path."""
+    args = ["losetup", "--find", "--show", "--partscan"]
+    if read_only:
+        args.append("--read-only")
+    args.append(image.path)
+    _rc, out, _err = runner.run(args, step="attach %s to a loop device" % image.path)
+    device = out.strip().splitlines()[-1] if out.strip() else ""
+    if not device.startswith("/dev/loop"):
+        raise VirtDiskError("losetup did not report a device (output: %r)" % out,
+                            step="attach %s to a loop device" % image.path)
+    name = os.path.basename(device)
+    poll(lambda: sysfs.loop_backing_file(name) is not None and os.path.exists(device),
+         timeout, "%s to be attached" % device, step="attach")
+    return device
+
+
+def detach(runner, device, timeout, sysfs):
+    """Flush and detach a loop device, then wait until the kernel has let it go."""
+    name = os.path.basename(device)
+    step = "detach %s" % device
+    runner.run(["blockdev", "--flushbufs", device], step=step, check=False)
+    runner.run(["losetup", "--detach", device], step=step)
+
+    def released():
+        return sysfs.loop_backing_file(name) is None
+
+    try:
+        poll(released, timeout, "%s to be released" % device, step=step)
+    except VirtDiskError:
+        holders = sysfs.holders(name)
+        raise VirtDiskError(
+            "the kernel still holds %s after losetup --detach (autoclear pending: "
+            "the device is still open%s)" % (device, ", holders: " + ", ".join(holders) if holders else ""),
+            step=step)

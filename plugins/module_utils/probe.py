@@ -1,0 +1,175 @@
+# -*- coding: utf-8 -*-
+# Copyright: virt.disk contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Partition table and filesystem probing with sfdisk and blkid.
+
+The table is read with `sfdisk --json`, each filesystem with `blkid -p` at the
+partition's offset, so a raw image file or block device is probed before it
+is attached and nothing depends on udev. Sizes and starts are in bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+
+DOS_EXTENDED = ("0x5", "0xf", "0x85")
+_NO_TABLE = re.compile(r"does not contain a recognized partition table", re.I)
+
+
+class Table(object):
+    """A probed disk: its label ("gpt", "dos" or None) and partitions."""
+
+    def __init__(self, label, partitions, whole=None, disk_id=None):
+        self.label = label
+        self.partitions = partitions
+        self.whole = whole or {}
+        self.disk_id = disk_id
+
+    def get(self, number):
+        for part in self.partitions:
+            if part["number"] == number:
+                return part
+        return None
+
+
+def _number_from_node(node, device):
+    tail = node[len(device):] if node.startswith(device) else node
+    match = re.search(r"(\d+)$", tail)
+    if not match:
+        raise ValueError("cannot tell the partition number of %r" % node)
+    return int(match.group(1))
+
+
+def parse_sfdisk_json(text, device):
+    """Parse `sfdisk --json DEVICE` into a Table without filesystem details."""
+    data = json.loads(text)["partitiontable"]
+    label = data.get("label")
+    sector = int(data.get("sectorsize", 512))
+    disk_id = (data.get("id") or "").lower()
+    parts = []
+    for entry in data.get("partitions", []):
+        number = _number_from_node(entry["node"], device)
+        ptype = str(entry.get("type", "")).lower()
+        if label == "dos":
+            ptype = "0x" + ptype.lstrip("0x") if ptype else ""
+            partuuid = "%s-%02x" % (disk_id[2:] if disk_id.startswith("0x") else disk_id, number)
+            partlabel = None
+        else:
+            partuuid = (entry.get("uuid") or "").lower() or None
+            partlabel = entry.get("name")
+        parts.append({
+            "number": number,
+            "start": int(entry["start"]) * sector,
+            "size": int(entry["size"]) * sector,
+            "type": ptype,
+            "partuuid": partuuid,
+            "partlabel": partlabel,
+            "fstype": None,
+            "label": None,
+            "uuid": None,
+            "usage": None,
+        })
+    parts.sort(key=lambda p: p["number"])
+    return Table(label, parts, disk_id=disk_id)
+
+
+def parse_blkid_export(text):
+    """Parse `blkid -o export` output: KEY=value lines, blank lines between devices."""
+    devices = []
+    current = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            if current:
+                devices.append(current)
+                current = {}
+            continue
+        key, sep, value = line.partition("=")
+        if sep:
+            current[key] = value.replace("\\x20", " ").replace("\\x5c", "\\")
+    if current:
+        devices.append(current)
+    return devices
+
+
+def _fs_fields(found):
+    return {
+        "fstype": found.get("TYPE"),
+        "label": found.get("LABEL"),
+        "uuid": found.get("UUID"),
+        "usage": found.get("USAGE"),
+    }
+
+
+def probe_filesystem(runner, source, offset=None, size=None):
+    """blkid -p of source (at offset, of size): dict of fstype/label/uuid/usage or PTTYPE."""
+    args = ["blkid", "-p", "-o", "export"]
+    if offset is not None:
+        args += ["-O", str(offset)]
+    if size is not None:
+        args += ["-S", str(size)]
+    args.append(source)
+    rc, out, err = runner.run(args, step="probe %s" % source, check=False)
+    if rc == 2 or (rc == 0 and not out.strip()):
+        return {}
+    if rc != 0:
+        raise VirtDiskError("blkid exited with %d" % rc, step="probe %s" % source,
+                            tool_error=err or out)
+    devices = parse_blkid_export(out)
+    return devices[0] if devices else {}
+
+
+def probe(runner, source):
+    """The partition table of source with each partition's filesystem."""
+    rc, out, err = runner.run(["sfdisk", "--json", source], step="read the partition table of %s" % source,
+                              check=False)
+    if rc != 0:
+        if _NO_TABLE.search(err or "") or _NO_TABLE.search(out or ""):
+            whole = probe_filesystem(runner, source)
+            return Table(None, [], whole=_fs_fields(whole))
+        raise VirtDiskError("sfdisk exited with %d" % rc, step="read the partition table of %s" % source,
+                            tool_error=err or out)
+    try:
+        table = parse_sfdisk_json(out, source)
+    except (ValueError, KeyError, TypeError) as e:
+        raise VirtDiskError("cannot parse the output of sfdisk --json: %s" % e,
+                            step="read the partition table of %s" % source)
+    for part in table.partitions:
+        if part["type"] in DOS_EXTENDED:
+            continue
+        part.update(_fs_fields(probe_filesystem(runner, source, part["start"], part["size"])))
+    return table
+
+
+def describe(table):
+    """One line listing what a probe saw, for error messages."""
+    if table is None:
+        return "nothing (the image could not be probed)"
+    if table.label is None:
+        whole = table.whole
+        return "no partition table; whole device: %s" % _describe_fs(whole)
+    if not table.partitions:
+        return "an empty %s partition table" % table.label
+    return "; ".join(
+        "%d (%s, %s)" % (p["number"], human_size(p["size"]), _describe_fs(p)) for p in table.partitions)
+
+
+def _describe_fs(fields):
+    text = fields.get("fstype") or "no filesystem"
+    if fields.get("label"):
+        text += ", label %s" % fields["label"]
+    if fields.get("partlabel"):
+        text += ", partlabel %s" % fields["partlabel"]
+    return text
+
+
+def human_size(size):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return ("%d %s" % (size, unit)) if size == int(size) else ("%.1f %s" % (size, unit))
+        size = size / 1024.0
+    return str(size)
