@@ -1,0 +1,42 @@
+# -*- coding: utf-8 -*-
+# Copyright: virt.disk contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The partx partition mapper: BLKPG partitions added by `partx --add`.
+
+partx reads the table itself and tells the kernel where each partition is,
+so it works where the kernel has no parser for the table.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.virt.disk.plugins.module_utils.waits import poll
+
+NAME = "partx"
+
+
+def _find(ctx, number):
+    for part in ctx.sysfs.partitions(ctx.disk):
+        if part["number"] == number:
+            return part
+    return None
+
+
+def map_partition(ctx, number):
+    step = "map partition %d of %s with partx" % (number, ctx.device)
+    if _find(ctx, number) is None:
+        rc, _out, err = ctx.runner.run(["partx", "--add", "--nr", "%d:%d" % (number, number), ctx.device],
+                                       step=step, check=False)
+        if rc != 0 and _find(ctx, number) is None:
+            ctx.runner.run(["partx", "--add", "--nr", "%d:%d" % (number, number), ctx.device], step=step)
+    return poll(lambda: _find(ctx, number), ctx.timeout, "partition %d of %s" % (number, ctx.device), step=step)
+
+
+def unmap_partition(ctx, number):
+    ctx.runner.run(["partx", "--delete", "--nr", "%d:%d" % (number, number), ctx.device],
+                   step="remove partition %d of %s" % (number, ctx.device))
+
+
+def unmap_all(ctx):
+    if ctx.sysfs.partitions(ctx.disk):
+        ctx.runner.run(["partx", "--delete", ctx.device], step="remove the partitions of %s" % ctx.device)

@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# Copyright: virt.disk contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Choosing a partition mapper and making sure the partition has a node.
+
+partition_mapper auto: reuse whatever node already exists; else the kernel's
+own nodes when its scan made them; else partx; else kpartx.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.virt.disk.plugins.module_utils import mapper_kernel, mapper_kpartx, mapper_partx
+from ansible_collections.virt.disk.plugins.module_utils import partnodes
+from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+
+MAPPERS = {"kernel": mapper_kernel, "partx": mapper_partx, "kpartx": mapper_kpartx}
+
+
+def _node_of(ctx, number, mapper):
+    node = partnodes.existing(ctx.sysfs, ctx.disk, ctx.dev_root).get(number)
+    if node is None:
+        raise VirtDiskError("partition %d of %s has no device after mapping" % (number, ctx.device),
+                            step="map partition %d" % number)
+    if mapper != "kpartx" and node["mapper"] != "kpartx":
+        node["mapper"] = mapper
+    return node
+
+
+def map_partition(ctx, number, mapper, kernel_wait=0):
+    """Map partition number of ctx.device with mapper (or auto).
+
+    Returns (node, mapper_used, node_created). kernel_wait is how long the
+    kernel's own scan may take to show up (nbd scans asynchronously).
+    """
+    node = partnodes.existing(ctx.sysfs, ctx.disk, ctx.dev_root).get(number)
+    if node is not None:
+        return node, None, _ensure(node)
+    if mapper == "auto":
+        used = _map_auto(ctx, number, kernel_wait)
+    else:
+        if mapper == "kernel":
+            mapper_kernel.map_partition(ctx, number, wait=kernel_wait)
+        else:
+            MAPPERS[mapper].map_partition(ctx, number)
+        used = mapper
+    node = _node_of(ctx, number, used)
+    return node, used, _ensure(node)
+
+
+def _map_auto(ctx, number, kernel_wait):
+    if kernel_wait:
+        try:
+            mapper_kernel.map_partition(ctx, number, wait=kernel_wait)
+            return "kernel"
+        except VirtDiskError:
+            pass
+    errors = []
+    for name in ("partx", "kpartx"):
+        if ctx.runner.which(name, required=False) is None:
+            errors.append("%s is not installed" % name)
+            continue
+        try:
+            MAPPERS[name].map_partition(ctx, number)
+            return name
+        except VirtDiskError as e:
+            errors.append(str(e))
+    raise VirtDiskError("no partition mapper could map partition %d of %s: %s"
+                        % (number, ctx.device, "; ".join(errors)), step="map partition %d" % number)
+
+
+def _ensure(node):
+    return partnodes.ensure_node(node["device"], node["major"], node["minor"])
+
+
+def unmap_partition(ctx, number, mapper):
+    """Undo mapping one partition (rollback of a map step)."""
+    node = partnodes.existing(ctx.sysfs, ctx.disk, ctx.dev_root).get(number)
+    if node is None:
+        return
+    if node["mapper"] == "kpartx":
+        mapper_kpartx.unmap_all(ctx)
+    else:
+        mapper_partx.unmap_partition(ctx, number)
+    partnodes.remove_stale_node(node["device"], node["major"], node["minor"])
+
+
+def unmap_all(ctx, keep_kernel_partitions=False):
+    """Remove every partition device of ctx.device: dm maps, and partitions
+    in sysfs unless they belong to a real disk (keep_kernel_partitions)."""
+    nodes = partnodes.existing(ctx.sysfs, ctx.disk, ctx.dev_root)
+    mapper_kpartx.unmap_all(ctx)
+    if not keep_kernel_partitions:
+        mapper_partx.unmap_all(ctx)
+    for node in nodes.values():
+        if node["mapper"] == "kpartx" or not keep_kernel_partitions:
+            partnodes.remove_stale_node(node["device"], node["major"], node["minor"])
