@@ -1,0 +1,220 @@
+# -*- coding: utf-8 -*-
+# Copyright: virt.disk contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""image_mount's work: inspect the image, lock it, discover, probe, plan, execute.
+
+Check mode stops after planning. A failed execution is rolled back and the
+error carries the result known so far.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.virt.disk.plugins.module_utils import discovery, image as image_mod, probe, selector
+from ansible_collections.virt.disk.plugins.module_utils import statefile
+from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.executor import Env, Executor
+from ansible_collections.virt.disk.plugins.module_utils.locking import Lock
+from ansible_collections.virt.disk.plugins.module_utils.planner import PathInfo, Want, current_state, plan
+from ansible_collections.virt.disk.plugins.module_utils.sysfs import SysFS
+
+QEMU_FORMATS = ("qcow2", "vmdk", "vdi", "vhdx", "vpc", "qed")
+
+
+class ConvergeError(VirtDiskError):
+    """A failure with the partial result to report."""
+
+    def __init__(self, error, result):
+        super(ConvergeError, self).__init__(str(error))
+        self.result = result
+
+
+def choose_format(image, wanted):
+    if image.kind == "block":
+        if wanted not in ("auto", "raw"):
+            raise VirtDiskError("image %s is a block device; format %s on a block device needs the nbd backend, "
+                                "which this version does not provide" % (image.path, wanted))
+        return "raw"
+    fmt = image.detected if wanted == "auto" else wanted
+    if fmt in QEMU_FORMATS:
+        raise VirtDiskError(
+            "image %s is a %s image%s: it needs the nbd or fuse backend (qemu-nbd or qemu-storage-daemon), "
+            "which this version of virt.disk does not provide yet; convert it with "
+            "`qemu-img convert -f %s -O raw` to mount it with the loop backend"
+            % (image.path, fmt, " (recognised from its header)" if wanted == "auto" else "", fmt))
+    return fmt
+
+
+def choose_backend(image, fmt, wanted):
+    if wanted == "auto":
+        return "block" if image.kind == "block" else "loop"
+    if wanted == "block" and image.kind != "block":
+        raise VirtDiskError("backend block needs a block device, and %s is a file" % image.path)
+    if wanted in ("nbd", "fuse"):
+        raise VirtDiskError("backend %s is not available in this version of virt.disk; %s is %s and mounts "
+                            "with backend loop" % (wanted, image.path, fmt))
+    if wanted == "loop" and image.kind == "block":
+        raise VirtDiskError("backend loop is for image files; %s is a block device (backend block)" % image.path)
+    return wanted
+
+
+def path_info(path, all_mounts):
+    if not path:
+        return PathInfo()
+    exists = os.path.lexists(path)
+    is_dir = os.path.isdir(path)
+    empty = True
+    if is_dir and not any(m.path == path for m in all_mounts):
+        try:
+            empty = not os.listdir(path)
+        except OSError:
+            empty = False
+    return PathInfo(exists, is_dir, empty)
+
+
+def _partitions(table, att):
+    if table is None:
+        return []
+    out = []
+    for part in table.partitions:
+        node = att.nodes.get(part["number"]) if att is not None else None
+        out.append({
+            "number": part["number"],
+            "device": node["device"] if node else None,
+            "start": part["start"],
+            "size": part["size"],
+            "fstype": part["fstype"],
+            "label": part["label"],
+            "uuid": part["uuid"],
+            "partlabel": part["partlabel"],
+            "partuuid": part["partuuid"],
+            "type": part["type"],
+        })
+    return out
+
+
+def _apply_record(obs, record):
+    """Name the mapper of partition nodes this collection made (state file hint)."""
+    for att in obs.attachments:
+        if record.get("device") != att.device:
+            continue
+        for number, mapper in (record.get("mappers") or {}).items():
+            node = att.nodes.get(int(number))
+            if node is not None and node["mapper"] == "kernel":
+                node["mapper"] = mapper
+
+
+def snapshot(obs, number, path):
+    att = obs.attachment
+    node = obs.node_of(att, number) if att is not None and number is not None else None
+    return {
+        "state": current_state(obs, number, path),
+        "device": att.device if att is not None else None,
+        "partition_device": node["device"] if node else None,
+        "mounts": [{"path": m.path, "device": m.source} for m in obs.mounts],
+    }
+
+
+def converge(params, runner, check_mode, sysfs=None, dev_root="/dev"):
+    """Converge params["image"] to params["state"]; return the result dict."""
+    sysfs = sysfs or SysFS()
+    state = params["state"]
+    result = {"changed": False, "image": params["image"], "path": params.get("path"), "actions": [],
+              "read_only": params["read_only"], "format": None, "backend": None, "device": None,
+              "partition": None, "partition_device": None, "fstype": None, "mapper": None, "pid": None,
+              "partitions": [], "mounts": []}
+    if state == "mounted" and not params.get("path"):
+        raise ConvergeError(VirtDiskError("state mounted needs path"), result)
+    try:
+        image = image_mod.inspect(params["image"])
+        result["image"] = image.path
+        fmt = choose_format(image, params["format"])
+        backend = choose_backend(image, fmt, params["backend"])
+        result.update(format=fmt, backend=backend)
+        sel = selector.parse(params["partition"]) if state in ("mounted", "mapped") else None
+    except VirtDiskError as e:
+        raise ConvergeError(e, result)
+
+    env = Env(runner, sysfs, params["timeout"], dev_root)
+    with Lock(image.key, params["timeout"], image.path):
+        return _converge_locked(params, env, image, backend, sel, check_mode, result)
+
+
+def _converge_locked(params, env, image, backend, sel, check_mode, result):
+    state = params["state"]
+    record = statefile.load(image.key)
+    try:
+        obs = discovery.discover(image, env.sysfs, dev_root=env.dev_root)
+        _apply_record(obs, record)
+        table = None
+        number = None
+        if sel is not None:
+            att = obs.attachment
+            source = att.device if att is not None else image.path
+            table = probe.probe(env.runner, source)
+            number = selector.resolve(sel, table, image.path)
+        want = Want(state, params.get("path"), number, backend, params["partition_mapper"], params.get("fstype"),
+                    params["opts"], params["read_only"])
+        steps = plan(obs, want, path_info(want.path, obs.all_mounts))
+    except VirtDiskError as e:
+        raise ConvergeError(e, result)
+
+    before = snapshot(obs, number, want.path)
+    result["changed"] = bool(steps)
+    result["diff"] = {"before": before, "after": dict(before, state=state if state != "absent" else "unmapped")}
+    if check_mode or not steps:
+        result["actions"] = [s.desc for s in steps] if check_mode else []
+        _fill(result, obs, table, number)
+        return result
+
+    ex = Executor(env, image, want, obs.attachment)
+    try:
+        ex.run(steps)
+    except VirtDiskError as e:
+        errors = ex.rollback()
+        result["actions"] = ex.actions
+        msg = "%s: %s" % (image.path, e)
+        if errors:
+            msg += "; rolling back also failed: %s" % "; ".join(errors)
+        raise ConvergeError(VirtDiskError(msg), result)
+    result["actions"] = ex.actions
+    result["warnings"] = ex.warnings
+
+    after = discovery.discover(image, env.sysfs, dev_root=env.dev_root)
+    if state in ("unmapped", "absent"):
+        statefile.drop(image.key)
+    elif ex.mapped_with and ex.device:
+        mappers = record.get("mappers") if record.get("device") == ex.device else {}
+        mappers = dict(mappers or {}, **{str(number): ex.mapped_with})
+        statefile.save(image.key, {"device": ex.device, "mappers": mappers})
+        _apply_record(after, {"device": ex.device, "mappers": mappers})
+    else:
+        _apply_record(after, record)
+    result["diff"]["after"] = snapshot(after, number, want.path)
+    _fill(result, after, table, number)
+    return result
+
+
+def _fill(result, obs, table, number):
+    att = obs.attachment
+    result["mounts"] = [{"path": m.path, "device": m.source} for m in obs.mounts]
+    if att is None:
+        return
+    result["device"] = att.device
+    result["backend"] = att.backend
+    if att.backend != "block":
+        result["read_only"] = att.read_only
+    result["partitions"] = _partitions(table, att)
+    if number is None:
+        return
+    result["partition"] = number
+    node = obs.node_of(att, number)
+    if node is not None:
+        result["partition_device"] = node["device"]
+        result["mapper"] = node.get("mapper")
+    if table is not None:
+        part = table.get(number) if number else table.whole
+        if part:
+            result["fstype"] = part.get("fstype")

@@ -1,0 +1,88 @@
+# -*- coding: utf-8 -*-
+# Copyright: virt.disk contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Mounting and unmounting, and finding the mounts of an image's devices."""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.virt.disk.plugins.module_utils import mountinfo
+from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+
+
+def mounts_of(mounts, numbers, nodes=()):
+    """Mounts whose device is one of numbers ((major, minor) pairs).
+
+    Filesystems with anonymous device numbers (btrfs) are matched by their
+    source node instead.
+    """
+    numbers = set(numbers)
+    nodes = set(nodes)
+    found = []
+    for m in mounts:
+        if (m.major, m.minor) in numbers:
+            found.append(m)
+        elif m.source in nodes:
+            found.append(m)
+        elif m.major == 0 and m.source.startswith("/dev/"):
+            try:
+                rdev = os.stat(m.source).st_rdev
+            except OSError:
+                continue
+            if (os.major(rdev), os.minor(rdev)) in numbers:
+                found.append(m)
+    return found
+
+
+def teardown_order(mounts, ours):
+    """Mounts to unmount to take ours down: ours and everything mounted beneath
+    them, deepest first, later mounts before earlier ones at the same place."""
+    tops = [m.path for m in ours]
+    order = {id(m): i for i, m in enumerate(mounts)}
+    chosen = [m for m in mounts if any(mountinfo.is_below(m.path, top) for top in tops)]
+    return sorted(chosen, key=lambda m: (-mountinfo.depth(m.path), -order[id(m)]))
+
+
+def top_mount_at(mounts, path):
+    """The mount visible at path (the last one mounted there), or None."""
+    found = None
+    for m in mounts:
+        if m.path == path:
+            found = m
+    return found
+
+
+def mount(runner, device, path, fstype, opts, read_only):
+    options = [o for o in (opts or "").split(",") if o and o not in ("ro", "rw")]
+    options.insert(0, "ro" if read_only else "rw")
+    args = ["mount"]
+    if fstype:
+        args += ["-t", fstype]
+    args += ["-o", ",".join(options), device, path]
+    runner.run(args, step="mount %s at %s" % (device, path))
+
+
+def umount(runner, path):
+    rc, out, err = runner.run(["umount", path], step="unmount %s" % path, check=False)
+    if rc != 0:
+        text = (err or out).strip()
+        if "busy" in text:
+            text += "; processes using it: %s" % (holders(runner, path) or "unknown")
+        raise VirtDiskError("umount exited with %d" % rc, step="unmount %s" % path, tool_error=text)
+
+
+def holders(runner, path):
+    """PIDs and commands that keep a mount busy, as fuser -m sees them."""
+    if runner.which("fuser", required=False) is None:
+        return None
+    rc, out, err = runner.run(["fuser", "-vm", path], step="find users of %s" % path, check=False)
+    pids = []
+    for line in (err + out).splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 3 and fields[-2].isdigit():
+            pids.append("%s (%s)" % (fields[-2], fields[-1]))
+        elif len(fields) >= 4 and fields[-3].isdigit():
+            pids.append("%s (%s)" % (fields[-3], fields[-1]))
+    return ", ".join(pids) or None

@@ -1,0 +1,152 @@
+# -*- coding: utf-8 -*-
+# Copyright: virt.disk contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The planner: from the discovered state and the wanted state to a list of steps.
+
+A pure function of its inputs, so check mode runs only this and unit tests can
+cover every pair of states. The steps are executed in order by the executor.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.virt.disk.plugins.module_utils import mounts
+from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+
+STATES = ("mounted", "mapped", "unmapped", "absent")
+
+
+class Want(object):
+    """The wanted end state of one task."""
+
+    def __init__(self, state, path=None, number=0, backend="loop", mapper="auto", fstype=None,
+                 opts="nodev,nosuid", read_only=False):
+        self.state = state
+        self.path = path
+        self.number = number
+        self.backend = backend
+        self.mapper = mapper
+        self.fstype = fstype
+        self.opts = opts
+        self.read_only = read_only
+
+
+class PathInfo(object):
+    """What is at the mount point path: exists, is a directory, is empty
+    (or is a mount point, whose directory below cannot be seen)."""
+
+    def __init__(self, exists=False, is_dir=False, empty=True):
+        self.exists = exists
+        self.is_dir = is_dir
+        self.empty = empty
+
+
+class Step(object):
+    def __init__(self, op, desc, **args):
+        self.op = op
+        self.desc = desc
+        self.args = args
+
+    def __repr__(self):
+        return "Step(%s: %s)" % (self.op, self.desc)
+
+
+def _unmount(obs, ours, done):
+    steps = []
+    for m in mounts.teardown_order(obs.all_mounts, ours):
+        if m.mount_id in done:
+            continue
+        done.add(m.mount_id)
+        steps.append(Step("umount", "unmount %s (%s)" % (m.path, m.source), path=m.path, source=m.source))
+    return steps
+
+
+def _take_down(att):
+    """Steps that remove the partition devices of an attachment and detach it."""
+    steps = []
+    own_nodes = [n for n in att.nodes.values() if att.backend != "block" or n["mapper"] == "kpartx"]
+    if own_nodes:
+        steps.append(Step("unmap_all", "remove the partition devices of %s (%s)"
+                          % (att.device, ", ".join(sorted(n["device"] for n in own_nodes))),
+                          device=att.device, backend=att.backend))
+    if att.backend != "block":
+        steps.append(Step("detach", "detach %s" % att.device, device=att.device, backend=att.backend))
+    return steps
+
+
+def plan(obs, want, path_info=None):
+    """List the steps that take the image from obs to want."""
+    path_info = path_info or PathInfo()
+    done = set()
+    if want.state in ("unmapped", "absent"):
+        steps = _unmount(obs, obs.mounts, done)
+        for att in obs.attachments:
+            steps += _take_down(att)
+        if want.state == "absent" and want.path and path_info.is_dir and path_info.empty:
+            steps.append(Step("rmdir", "remove the mount point %s if it is empty" % want.path, path=want.path,
+                              optional=True))
+        return steps
+
+    steps = []
+    att = obs.attachment
+    if att is not None and att.backend != "block" and att.read_only != want.read_only:
+        if obs.mounts and want.state == "mounted":
+            raise VirtDiskError(
+                "%s is attached %s as %s and mounted at %s; take it down (state: unmapped) before "
+                "changing read_only" % (obs.image.path, "read-only" if att.read_only else "read-write",
+                                        att.device, ", ".join(m.path for m in obs.mounts)))
+        steps += _unmount(obs, obs.mounts, done)
+        for other in obs.attachments:
+            steps += _take_down(other)
+        att = None
+    if want.state == "mapped":
+        steps += _unmount(obs, obs.mounts, done)
+
+    node = None
+    if att is None:
+        steps.append(Step("attach", "attach %s with %s%s" % (obs.image.path, want.backend,
+                                                             " read-only" if want.read_only else ""),
+                          backend=want.backend, read_only=want.read_only))
+    else:
+        node = obs.node_of(att, want.number)
+    if want.number and node is None:
+        where = att.device if att is not None else "the new device"
+        steps.append(Step("map", "map partition %d of %s (%s)" % (want.number, where, want.mapper),
+                          number=want.number, mapper=want.mapper))
+    if want.state == "mapped":
+        return steps
+
+    top = mounts.top_mount_at(obs.all_mounts, want.path)
+    if top is not None:
+        if node is not None and top in obs.mounts_of_node(node):
+            return steps
+        if top in obs.mounts:
+            steps += _unmount(obs, [top], done)
+        else:
+            raise VirtDiskError("mount point %s already has %s mounted (not from %s); unmount it first"
+                                % (want.path, top.source, obs.image.path))
+    elif path_info.exists and not path_info.is_dir:
+        raise VirtDiskError("mount point %s exists and is not a directory" % want.path)
+    if not path_info.exists:
+        steps.append(Step("mkdir", "create the mount point %s" % want.path, path=want.path))
+    what = node["device"] if node is not None else "partition %d" % want.number if want.number else "the device"
+    steps.append(Step("mount", "mount %s at %s%s" % (what, want.path, " read-only" if want.read_only else ""),
+                      path=want.path, number=want.number))
+    return steps
+
+
+def current_state(obs, number, path):
+    """The state the image is in, as the ladder names it (for diff and results)."""
+    att = obs.attachment
+    if att is None:
+        return "unmapped"
+    node = obs.node_of(att, number) if number is not None else None
+    if path and node is not None:
+        top = mounts.top_mount_at(obs.all_mounts, path)
+        if top is not None and top in obs.mounts_of_node(node):
+            return "mounted"
+    if att.backend == "block":
+        return "attached" if obs.mounts else "unmapped"
+    if obs.mounts:
+        return "attached"
+    return "mapped" if node is not None else "attached"
