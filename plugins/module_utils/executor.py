@@ -154,4 +154,3 @@ class Executor(object):
                 return
             raise VirtDiskError("cannot remove %s: %s" % (path, e.strerror), step="remove the mount point")
         self._did("removed the mount point %s" % path)
-

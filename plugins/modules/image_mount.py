@@ -23,7 +23,7 @@ description:
   - A failed run undoes what it created in that run, in reverse order, and leaves what it found.
   - Runs on the same image serialise on a lock under C(/run/virt-disk/); runs on different images do not.
 author:
-  - virt.disk contributors
+  - virt.disk maintainers (@virt-disk)
 attributes:
   check_mode:
     support: full
@@ -32,6 +32,7 @@ attributes:
     support: full
     description: Shows the state, device, partition device and mounts before and after.
   platform:
+    support: full
     platforms: posix
     description: Linux only (loop devices, sysfs, C(/proc/self/mountinfo)).
 options:
