@@ -1,0 +1,84 @@
+# virt.disk: build and test front door. `make help` lists the targets.
+#
+#   make demo   mount a partition of a sample image with virt.disk.image_mount
+#   make test   every tier, in order: setup sync sanity lint units integration
+#
+# Under CI=true (as .ci/run sets it) a tier that cannot run fails; it is never
+# skipped.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+BUILD := $(CURDIR)/build
+DEMO_DIR ?= $(BUILD)/demo
+DEMO_IMAGE := $(DEMO_DIR)/sample.img
+
+export VENV
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH):/usr/sbin:/sbin
+export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
+export ANSIBLE_LOCALHOST_WARNING := false
+export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
+
+TIERS := setup sync sanity lint units integration
+
+.PHONY: help setup setup-demo sync sanity lint units integration leaks test \
+	demo build changelog clean
+
+help:
+	@echo "virt.disk make targets:"
+	@echo "  make demo         build a sample image and mount/unmount it with virt.disk.image_mount (build/demo/)"
+	@echo "  make test         all tiers in order, stop at the first failure: $(TIERS)"
+	@echo "  make setup        apt tools (as root) and $(VENV) with tests/requirements.txt; idempotent"
+	@echo "  make sync         copy the tree to build/collections/ansible_collections/virt/disk"
+	@echo "  make sanity       ansible-test sanity (all tests, Python 3.11, no ignore files)"
+	@echo "  make lint         ansible-lint, production profile"
+	@echo "  make units        ansible-test units (tests/unit)"
+	@echo "  make integration  ansible-test integration on this host (root, destructive), then the leak check"
+	@echo "  make leaks        the leak check alone (loop devices, mounts, qemu helpers, nbd, dm)"
+	@echo "  make build        ansible-galaxy collection build into build/dist"
+	@echo "  make changelog    lint the changelog fragments"
+	@echo "  make clean        remove build/"
+
+setup:
+	@hack/setup.sh full
+
+setup-demo:
+	@hack/setup.sh demo
+
+sync:
+	@hack/sync.sh
+
+sanity: sync
+	@hack/sanity.sh
+
+lint:
+	ansible-lint
+
+units: sync
+	@hack/units.sh
+
+integration: sync
+	@hack/integration.sh
+
+leaks:
+	@hack/check-leaks.sh
+
+test:
+	@hack/run-tiers.sh $(TIERS)
+
+demo: setup-demo sync
+	@mkdir -p $(DEMO_DIR)
+	hack/make-sample-image.sh $(DEMO_IMAGE)
+	ansible-playbook playbooks/demo.yml -e demo_dir=$(DEMO_DIR)
+	@hack/check-leaks.sh
+
+build:
+	ansible-galaxy collection build --force --output-path $(BUILD)/dist
+
+changelog:
+	antsibull-changelog lint
+
+clean:
+	rm -rf $(BUILD)
