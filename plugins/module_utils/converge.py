@@ -175,6 +175,7 @@ def _converge_locked(params, env, image, backend, sel, check_mode, result):
     except VirtDiskError as e:
         errors = ex.rollback()
         result["actions"] = ex.actions
+        result["changed"] = bool(errors) or ex.changed_for_good
         msg = "%s: %s" % (image.path, e)
         if errors:
             msg += "; rolling back also failed: %s" % "; ".join(errors)

@@ -36,6 +36,7 @@ class Executor(object):
         self.mapped_with = None
         self.actions = []
         self.warnings = []
+        self.changed_for_good = False
         self._undo = []
 
     # running
@@ -60,6 +61,8 @@ class Executor(object):
         self.actions.append(desc)
         if undo is not None:
             self._undo.append((desc, undo))
+        else:
+            self.changed_for_good = True
 
     def _map_context(self, device=None):
         return partnodes.MapContext(self.env.runner, self.env.sysfs, device or self.device, self.env.timeout,
