@@ -53,7 +53,7 @@ sync:
 sanity: sync
 	@hack/sanity.sh
 
-lint:
+lint: sync
 	ansible-lint
 
 units: sync
@@ -72,7 +72,7 @@ demo: setup-demo sync
 	@mkdir -p $(DEMO_DIR)
 	hack/make-sample-image.sh $(DEMO_IMAGE)
 	ansible-playbook playbooks/demo.yml -e demo_dir=$(DEMO_DIR)
-	@hack/check-leaks.sh
+	@hack/check-leaks.sh $(DEMO_DIR)
 
 build:
 	ansible-galaxy collection build --force --output-path $(BUILD)/dist
