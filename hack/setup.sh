@@ -70,7 +70,9 @@ if ((${#missing[@]})); then
     fi
     say "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq </dev/null
+    if [[ -z "${VIRT_DISK_APT_UPDATED:-}" ]]; then
+        apt-get update -qq </dev/null
+    fi
     apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
     mapfile -t still_missing < <(missing_packages "${packages[@]}")
     if ((${#still_missing[@]})); then
