@@ -1,0 +1,100 @@
+# -*- coding: utf-8 -*-
+# Copyright: virt.disk contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Helper processes (qemu-nbd, qemu-storage-daemon) seen through /proc.
+
+A helper that has exited but not yet been reaped (a zombie, which PID 1 may
+leave for a second or two) counts as gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.waits import poll
+
+
+class Procs(object):
+    def __init__(self, root="/proc"):
+        self.root = root
+
+    def argv(self, pid):
+        try:
+            with open(os.path.join(self.root, str(pid), "cmdline"), "rb") as f:
+                raw = f.read()
+        except (IOError, OSError):
+            return None
+        return [a.decode("utf-8", "surrogateescape") for a in raw.split(b"\0")[:-1]] if raw else None
+
+    def cwd(self, pid):
+        try:
+            return os.readlink(os.path.join(self.root, str(pid), "cwd"))
+        except OSError:
+            return None
+
+    def state(self, pid):
+        try:
+            with open(os.path.join(self.root, str(pid), "status")) as f:
+                for line in f:
+                    if line.startswith("State:"):
+                        return line.split()[1]
+        except (IOError, OSError):
+            return None
+        return None
+
+    def alive(self, pid):
+        state = self.state(pid)
+        return state is not None and state not in ("Z", "X")
+
+    def named(self, name):
+        """(pid, argv) of live processes whose program is name."""
+        found = []
+        try:
+            entries = os.listdir(self.root)
+        except OSError:
+            return found
+        for entry in entries:
+            if not entry.isdigit():
+                continue
+            argv = self.argv(int(entry))
+            if argv and os.path.basename(argv[0]) == name and self.alive(int(entry)):
+                found.append((int(entry), argv))
+        return sorted(found)
+
+    def resolve(self, pid, path):
+        """A path from a process's argv, made absolute against its working directory."""
+        if os.path.isabs(path):
+            return path
+        cwd = self.cwd(pid)
+        return os.path.join(cwd, path) if cwd else None
+
+    def terminate(self, pid, timeout, what):
+        """SIGTERM pid and wait until it is gone; SIGKILL if it outlives timeout."""
+        if not self.alive(pid):
+            return False
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            return False
+        try:
+            poll(lambda: not self.alive(pid), timeout, "%s (pid %d) to exit" % (what, pid))
+            return False
+        except VirtDiskError:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                return True
+            poll(lambda: not self.alive(pid), 5, "%s (pid %d) to exit after SIGKILL" % (what, pid))
+            return True
+
+
+def same_file(path, image):
+    """True if path names the image file (same device and inode)."""
+    try:
+        st = os.stat(path)
+    except (OSError, TypeError):
+        return False
+    return (os.major(st.st_dev), os.minor(st.st_dev)) == image.dev and st.st_ino == image.inode
