@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.virt.disk.plugins.module_utils import discovery, image as image_mod, probe, selector
+from ansible_collections.virt.disk.plugins.module_utils import discovery, formats, fuse, nbd, probe, selector
+from ansible_collections.virt.disk.plugins.module_utils import image as image_mod
 from ansible_collections.virt.disk.plugins.module_utils import statefile
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.executor import Env, Executor
-from ansible_collections.virt.disk.plugins.module_utils.locking import Lock
+from ansible_collections.virt.disk.plugins.module_utils.locking import RUN_DIR, Lock
 from ansible_collections.virt.disk.plugins.module_utils.planner import PathInfo, Want, current_state, plan
+from ansible_collections.virt.disk.plugins.module_utils.procs import Procs
 from ansible_collections.virt.disk.plugins.module_utils.sysfs import SysFS
-
-QEMU_FORMATS = ("qcow2", "vmdk", "vdi", "vhdx", "vpc", "qed")
 
 
 class ConvergeError(VirtDiskError):
@@ -32,32 +32,54 @@ class ConvergeError(VirtDiskError):
 
 
 def choose_format(image, wanted):
-    if image.kind == "block":
-        if wanted not in ("auto", "raw"):
-            raise VirtDiskError("image %s is a block device; format %s on a block device needs the nbd backend, "
-                                "which this version does not provide" % (image.path, wanted))
-        return "raw"
-    fmt = image.detected if wanted == "auto" else wanted
-    if fmt in QEMU_FORMATS:
-        raise VirtDiskError(
-            "image %s is a %s image%s: it needs the nbd or fuse backend (qemu-nbd or qemu-storage-daemon), "
-            "which this version of virt.disk does not provide yet; convert it with "
-            "`qemu-img convert -f %s -O raw` to mount it with the loop backend"
-            % (image.path, fmt, " (recognised from its header)" if wanted == "auto" else "", fmt))
-    return fmt
+    """The format to read the image as: explicit, or recognised from the header."""
+    if wanted != "auto":
+        return wanted
+    return image.detected
 
 
-def choose_backend(image, fmt, wanted):
-    if wanted == "auto":
-        return "block" if image.kind == "block" else "loop"
-    if wanted == "block" and image.kind != "block":
-        raise VirtDiskError("backend block needs a block device, and %s is a file" % image.path)
+def choose_backend(image, fmt, wanted, sysfs, runner):
+    """The backend of the contract: block devices as they are, raw files on loop,
+    qemu formats on nbd where the kernel has it, else through FUSE."""
+    if wanted == "block":
+        if image.kind != "block":
+            raise VirtDiskError("backend block needs a block device, and %s is a file" % image.path)
+        if fmt != "raw":
+            raise VirtDiskError("backend block reads raw devices; %s is read as %s: use backend nbd or fuse"
+                                % (image.path, fmt))
+        return "block"
+    if wanted == "loop":
+        if fmt != "raw":
+            raise VirtDiskError("backend loop reads raw images only; %s is %s: use backend nbd or fuse "
+                                "(or auto)" % (image.path, fmt))
+        if image.kind == "block":
+            raise VirtDiskError("backend loop is for image files; %s is a block device (backend block)"
+                                % image.path)
+        return "loop"
     if wanted in ("nbd", "fuse"):
-        raise VirtDiskError("backend %s is not available in this version of virt.disk; %s is %s and mounts "
-                            "with backend loop" % (wanted, image.path, fmt))
-    if wanted == "loop" and image.kind == "block":
-        raise VirtDiskError("backend loop is for image files; %s is a block device (backend block)" % image.path)
-    return wanted
+        return wanted
+    if fmt == "raw":
+        return "block" if image.kind == "block" else "loop"
+    if nbd.available(sysfs, runner):
+        return "nbd"
+    if os.path.exists("/dev/fuse") and runner.which(fuse.DAEMON, required=False):
+        return "fuse"
+    raise VirtDiskError(
+        "%s is a %s image, and this host can serve it neither through nbd (%s) nor through FUSE (%s); "
+        "the virt.disk.image_host role installs the tools and loads the modules"
+        % (image.path, fmt,
+           "qemu-nbd is installed but the nbd module is not loaded: modprobe nbd max_part=16"
+           if runner.which(nbd.SERVER, required=False) else "install qemu-utils and load the nbd module",
+           "install qemu-system-common for qemu-storage-daemon" if os.path.exists("/dev/fuse")
+           else "/dev/fuse is missing: load the fuse module"))
+
+
+def check_image(runner, image, fmt, allow_backing_file):
+    """Before a qemu helper opens the image: refuse backing/data files and damaged images."""
+    info = formats.qemu_info(runner, image.path, fmt)
+    formats.check_policy(info, image.path, fmt, allow_backing_file)
+    formats.check_integrity(runner, image.path, fmt)
+    return info
 
 
 def path_info(path, all_mounts):
@@ -117,9 +139,10 @@ def snapshot(obs, number, path):
     }
 
 
-def converge(params, runner, check_mode, sysfs=None, dev_root="/dev"):
+def converge(params, runner, check_mode, sysfs=None, dev_root="/dev", procs=None, run_dir=RUN_DIR):
     """Converge params["image"] to params["state"]; return the result dict."""
     sysfs = sysfs or SysFS()
+    procs = procs or Procs()
     state = params["state"]
     result = {"changed": False, "image": params["image"], "path": params.get("path"), "actions": [],
               "read_only": params["read_only"], "format": None, "backend": None, "device": None,
@@ -131,35 +154,51 @@ def converge(params, runner, check_mode, sysfs=None, dev_root="/dev"):
         image = image_mod.inspect(params["image"])
         result["image"] = image.path
         fmt = choose_format(image, params["format"])
-        backend = choose_backend(image, fmt, params["backend"])
+        backend = choose_backend(image, fmt, params["backend"], sysfs, runner)
         result.update(format=fmt, backend=backend)
         sel = selector.parse(params["partition"]) if state in ("mounted", "mapped") else None
     except VirtDiskError as e:
         raise ConvergeError(e, result)
 
-    env = Env(runner, sysfs, params["timeout"], dev_root)
-    with Lock(image.key, params["timeout"], image.path):
-        return _converge_locked(params, env, image, backend, sel, check_mode, result)
+    env = Env(runner, sysfs, params["timeout"], procs, run_dir, dev_root)
+    with Lock(image.key, params["timeout"], image.path, run_dir=run_dir):
+        return _converge_locked(params, env, image, fmt, backend, sel, check_mode, result)
 
 
-def _converge_locked(params, env, image, backend, sel, check_mode, result):
+def _discover(env, image):
+    return discovery.discover(image, env.sysfs, dev_root=env.dev_root, procs=env.procs, run_dir=env.run_dir,
+                              mountinfo_path=env.mountinfo_path)
+
+
+def _converge_locked(params, env, image, fmt, backend, sel, check_mode, result):
     state = params["state"]
-    record = statefile.load(image.key)
+    record = statefile.load(image.key, env.run_dir)
+    holder = {}
     try:
-        obs = discovery.discover(image, env.sysfs, dev_root=env.dev_root)
+        obs = _discover(env, image)
         _apply_record(obs, record)
         table = None
         number = None
+        att = obs.attachment
         if sel is not None:
-            att = obs.attachment
-            source = att.device if att is not None else image.path
-            table = probe.probe(env.runner, source)
-            number = selector.resolve(sel, table, image.path)
+            if att is None and fmt != "raw":
+                check_image(env.runner, image, fmt, params["allow_backing_file"])
+            if att is not None or fmt == "raw":
+                table = probe.probe(env.runner, att.device if att is not None else image.path)
+                number = selector.resolve(sel, table, image.path)
         want = Want(state, params.get("path"), number, backend, params["partition_mapper"], params.get("fstype"),
-                    params["opts"], params["read_only"])
+                    params["opts"], params["read_only"], backend_explicit=params["backend"] != "auto")
+        want.selector_text = params["partition"]
         steps = plan(obs, want, path_info(want.path, obs.all_mounts))
     except VirtDiskError as e:
         raise ConvergeError(e, result)
+
+    def resolver(ex):
+        """After attaching a qemu image: probe it, select the partition, plan the rest."""
+        fresh = _discover(env, image)
+        holder["table"] = probe.probe(env.runner, ex.device)
+        want.number = selector.resolve(sel, holder["table"], image.path)
+        return plan(fresh, want, path_info(want.path, fresh.all_mounts))
 
     before = snapshot(obs, number, want.path)
     result["changed"] = bool(steps)
@@ -169,7 +208,8 @@ def _converge_locked(params, env, image, backend, sel, check_mode, result):
         _fill(result, obs, table, number)
         return result
 
-    ex = Executor(env, image, want, obs.attachment)
+    ex = Executor(env, image, want, obs.attachment, fmt=fmt, allow_backing_file=params["allow_backing_file"],
+                  resolver=resolver)
     try:
         ex.run(steps)
     except VirtDiskError as e:
@@ -181,15 +221,17 @@ def _converge_locked(params, env, image, backend, sel, check_mode, result):
             msg += "; rolling back also failed: %s" % "; ".join(errors)
         raise ConvergeError(VirtDiskError(msg), result)
     result["actions"] = ex.actions
-    result["warnings"] = ex.warnings
+    result["warnings"] = ex.warnings + ex.forced
+    table = holder.get("table", table)
+    number = want.number
 
-    after = discovery.discover(image, env.sysfs, dev_root=env.dev_root)
+    after = _discover(env, image)
     if state in ("unmapped", "absent"):
-        statefile.drop(image.key)
+        statefile.drop(image.key, env.run_dir)
     elif ex.mapped_with and ex.device:
         mappers = record.get("mappers") if record.get("device") == ex.device else {}
         mappers = dict(mappers or {}, **{str(number): ex.mapped_with})
-        statefile.save(image.key, {"device": ex.device, "mappers": mappers})
+        statefile.save(image.key, {"device": ex.device, "mappers": mappers}, env.run_dir)
         _apply_record(after, {"device": ex.device, "mappers": mappers})
     else:
         _apply_record(after, record)
@@ -205,6 +247,7 @@ def _fill(result, obs, table, number):
         return
     result["device"] = att.device
     result["backend"] = att.backend
+    result["pid"] = att.pid
     if att.backend != "block":
         result["read_only"] = att.read_only
     result["partitions"] = _partitions(table, att)

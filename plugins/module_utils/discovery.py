@@ -14,21 +14,33 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.virt.disk.plugins.module_utils import loop, mountinfo, mounts, partnodes
+from ansible_collections.virt.disk.plugins.module_utils import fuse, loop, mountinfo, mounts, nbd, partnodes
+from ansible_collections.virt.disk.plugins.module_utils.locking import RUN_DIR
+from ansible_collections.virt.disk.plugins.module_utils.procs import Procs, same_file
 
 
 class Attachment(object):
-    """An image made available as a block device."""
+    """An image made available as a block device.
 
-    def __init__(self, backend, device, read_only, partscan=False, pid=None):
+    For fuse, device is the loop device over the export file, and may be None
+    when only the daemon is left; pid is the qemu helper, None when it died.
+    """
+
+    def __init__(self, backend, device, read_only, partscan=False, pid=None, export=None):
         self.backend = backend
         self.device = device
-        self.name = os.path.basename(device)
+        self.name = os.path.basename(device) if device else None
         self.read_only = read_only
         self.partscan = partscan
         self.pid = pid
+        self.export = export
         self.nodes = {}
         self.numbers = None
+
+    @property
+    def broken(self):
+        """A helper-backed attachment that cannot serve: no device, or its helper is gone."""
+        return self.backend in ("fuse", "nbd") and (self.device is None or self.pid is None)
 
     def __repr__(self):
         return "Attachment(%s %s)" % (self.backend, self.device)
@@ -45,13 +57,18 @@ class Observed(object):
 
     @property
     def attachment(self):
-        """The attachment to use: the first with mounts, else the first."""
+        """The attachment to use: the first with mounts, else the first that can serve."""
         for att in self.attachments:
-            if any(m in self.mounts_of(att) for m in self.mounts):
+            if self.mounts_of(att):
                 return att
-        return self.attachments[0] if self.attachments else None
+        for att in self.attachments:
+            if not att.broken:
+                return att
+        return None
 
     def mounts_of(self, att):
+        if att.device is None:
+            return []
         return mounts.mounts_of(self.mounts, _numbers(att), [n["device"] for n in att.nodes.values()])
 
     def node_of(self, att, number):
@@ -70,7 +87,8 @@ def _numbers(att):
     return numbers
 
 
-def find_attachments(image, sysfs, status=loop.get_status, dev_root="/dev"):
+def find_attachments(image, sysfs, procs, status=loop.get_status, dev_root="/dev", run_dir=RUN_DIR):
+    """Every way the image is attached now, by whoever attached it."""
     if image.kind == "block":
         name = sysfs.name_of(*image.rdev)
         att = Attachment("block", image.path, sysfs.read_only(name) if name else False)
@@ -80,14 +98,52 @@ def find_attachments(image, sysfs, status=loop.get_status, dev_root="/dev"):
     for info in loop.find_attached(sysfs, image, status=status, dev_root=dev_root):
         found.append(Attachment("loop", os.path.join(dev_root, info["name"]), info["read_only"],
                                 partscan=info["partscan"]))
+    for name, pid, path, argv in nbd.connections(sysfs, procs):
+        if path and same_file(path, image):
+            found.append(Attachment("nbd", os.path.join(dev_root, name),
+                                    sysfs.read_only(name) or "--read-only" in argv or "-r" in argv, pid=pid))
+    found += _fuse_attachments(image, sysfs, procs, dev_root, run_dir)
     return found
 
 
-def discover(image, sysfs, mountinfo_path=mountinfo.DEFAULT_PATH, status=loop.get_status, dev_root="/dev"):
-    attachments = find_attachments(image, sysfs, status=status, dev_root=dev_root)
+def _fuse_attachments(image, sysfs, procs, dev_root, run_dir):
+    """Loop devices over a FUSE export of the image, and daemons exporting it.
+
+    The export is recognised by the daemon's command line, or, when the daemon
+    is gone, by the export file named after the image's key.
+    """
+    daemons = dict((d["export"], d) for d in fuse.find_daemons(procs) if same_file(d["image_path"], image))
+    ours = fuse.export_path(image.key, run_dir)
+    found = []
+    seen = set()
+    for name in sysfs.block_devices("loop"):
+        info = sysfs.loop_info(name)
+        if info is None:
+            continue
+        backing = info["backing_file"]
+        if backing.endswith(" (deleted)"):
+            backing = backing[:-len(" (deleted)")]
+        if backing not in daemons and backing != ours:
+            continue
+        daemon = daemons.get(backing)
+        found.append(Attachment("fuse", os.path.join(dev_root, name), info["read_only"], partscan=info["partscan"],
+                                pid=daemon["pid"] if daemon else None, export=backing))
+        seen.add(backing)
+    for export, daemon in daemons.items():
+        if export not in seen:
+            found.append(Attachment("fuse", None, not daemon["writable"], pid=daemon["pid"], export=export))
+    return found
+
+
+def discover(image, sysfs, mountinfo_path=mountinfo.DEFAULT_PATH, status=loop.get_status, dev_root="/dev",
+             procs=None, run_dir=RUN_DIR):
+    procs = procs or Procs()
+    attachments = find_attachments(image, sysfs, procs, status=status, dev_root=dev_root, run_dir=run_dir)
     numbers = []
     nodes = []
     for att in attachments:
+        if att.device is None:
+            continue
         att.numbers = sysfs.dev_numbers(att.name) or image.rdev
         att.nodes = partnodes.existing(sysfs, att.name, dev_root)
         numbers += _numbers(att)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.virt.disk.plugins.module_utils import loop, mountinfo, partmap, partnodes
+from ansible_collections.virt.disk.plugins.module_utils import fuse, loop, mountinfo, nbd, partmap, partnodes
 from ansible_collections.virt.disk.plugins.module_utils import mounts as mnt
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 
@@ -17,21 +17,29 @@ from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskEr
 class Env(object):
     """The host the executor works on; paths injectable for tests."""
 
-    def __init__(self, runner, sysfs, timeout, dev_root="/dev", mountinfo_path=mountinfo.DEFAULT_PATH):
+    def __init__(self, runner, sysfs, timeout, procs, run_dir, dev_root="/dev",
+                 mountinfo_path=mountinfo.DEFAULT_PATH):
         self.runner = runner
         self.sysfs = sysfs
         self.timeout = timeout
+        self.procs = procs
+        self.run_dir = run_dir
         self.dev_root = dev_root
         self.mountinfo_path = mountinfo_path
 
 
 class Executor(object):
-    def __init__(self, env, image, want, attachment=None):
+    def __init__(self, env, image, want, attachment=None, fmt="raw", allow_backing_file=False, resolver=None):
         self.env = env
         self.image = image
         self.want = want
+        self.fmt = fmt
+        self.allow_backing_file = allow_backing_file
+        self.resolver = resolver
         self.device = attachment.device if attachment is not None else None
         self.backend = attachment.backend if attachment is not None else want.backend
+        self.pid = attachment.pid if attachment is not None else None
+        self.forced = []
         self.node = None
         self.mapped_with = None
         self.actions = []
@@ -42,7 +50,13 @@ class Executor(object):
     # running
 
     def run(self, steps):
-        for step in steps:
+        queue = list(steps)
+        while queue:
+            step = queue.pop(0)
+            if step.op == "resolve":
+                # the partition table of a qemu image is known only once it is attached
+                queue = self.resolver(self) + queue
+                continue
             getattr(self, "_do_" + step.op)(**step.args)
 
     def rollback(self):
@@ -66,26 +80,50 @@ class Executor(object):
 
     def _map_context(self, device=None):
         return partnodes.MapContext(self.env.runner, self.env.sysfs, device or self.device, self.env.timeout,
-                                    self.env.dev_root, loop=self.backend == "loop")
+                                    self.env.dev_root, loop=self.backend in ("loop", "fuse"))
 
     # steps
 
     def _do_attach(self, backend, read_only):
-        if backend != "loop":
+        env = self.env
+        if backend == "loop":
+            device = self._attach_loop(self.image.path, read_only)
+        elif backend == "fuse":
+            pid, export = fuse.start(env.runner, self.image.path, self.fmt, self.image.key, read_only,
+                                     self.allow_backing_file, env.timeout, env.procs, env.mountinfo_path,
+                                     env.run_dir)
+            self.pid = pid
+            self._did("exported %s as %s through FUSE (qemu-storage-daemon pid %d%s)"
+                      % (self.image.path, export, pid, ", read-only" if read_only else ""),
+                      lambda: fuse.stop(env.runner, pid, export, env.timeout, env.procs, env.mountinfo_path))
+            device = self._attach_loop(export, read_only)
+        elif backend == "nbd":
+            device, pid = nbd.connect(env.runner, env.sysfs, self.image.path, self.fmt, read_only, env.timeout,
+                                      env.run_dir, env.dev_root)
+            self.pid = pid
+            self._did("connected %s to %s (qemu-nbd pid %d%s)" % (self.image.path, device, pid,
+                                                                 ", read-only" if read_only else ""),
+                      lambda: nbd.disconnect(env.runner, env.sysfs, device, env.timeout, env.procs))
+        else:
             raise VirtDiskError("backend %s cannot attach %s" % (backend, self.image.path), step="attach")
-        device = loop.attach(self.env.runner, self.image, read_only, self.env.timeout, self.env.sysfs,
-                             self.env.dev_root)
         self.device = device
         self.backend = backend
+
+    def _attach_loop(self, path, read_only):
+        device = loop.attach(self.env.runner, path, read_only, self.env.timeout, self.env.sysfs, self.env.dev_root)
 
         def undo():
             partmap.unmap_all(self._map_context(device))
             loop.detach(self.env.runner, device, self.env.timeout, self.env.sysfs)
-        self._did("attached %s as %s%s" % (self.image.path, device, " (read-only)" if read_only else ""), undo)
+        self._did("attached %s as %s%s" % (path, device, " (read-only)" if read_only else ""), undo)
+        return device
 
     def _do_map(self, number, mapper):
         ctx = self._map_context()
-        node, used, created = partmap.map_partition(ctx, number, mapper)
+        kernel_wait = 0
+        if self.backend == "nbd" and nbd.max_part(self.env.sysfs):
+            kernel_wait = min(self.env.timeout, 2)  # nbd scans partitions asynchronously after connecting
+        node, used, created = partmap.map_partition(ctx, number, mapper, kernel_wait)
         self.node = node
         if used is not None:
             self.mapped_with = used
@@ -142,9 +180,22 @@ class Executor(object):
         partmap.unmap_all(self._map_context(device), keep_kernel_partitions=backend == "block")
         self._did("removed the partition devices of %s" % device)
 
-    def _do_detach(self, device, backend):
-        loop.detach(self.env.runner, device, self.env.timeout, self.env.sysfs)
-        self._did("detached %s" % device)
+    def _do_detach(self, device, backend, pid=None, export=None):
+        env = self.env
+        if backend == "nbd":
+            nbd.disconnect(env.runner, env.sysfs, device, env.timeout, env.procs)
+            self._did("disconnected %s" % device)
+            return
+        if device is not None:
+            loop.detach(env.runner, device, env.timeout, env.sysfs)
+            self._did("detached %s" % device)
+        if backend == "fuse":
+            forced = fuse.stop(env.runner, pid, export, env.timeout, env.procs, env.mountinfo_path)
+            if forced:
+                what = "qemu-storage-daemon of %s was gone or did not stop; its export %s was cleaned up by force" \
+                    % (self.image.path, export)
+                self.forced.append(what)
+            self._did("stopped the FUSE export %s%s" % (export, " (forced)" if forced else ""))
 
     def _do_rmdir(self, path, optional=False):
         try:

@@ -96,17 +96,17 @@ def find_attached(sysfs, image, status=get_status, dev_root="/dev"):
     return found
 
 
-def attach(runner, image, read_only, timeout, sysfs, dev_root="/dev"):
-    """Attach image to a free loop device with partition scanning; return its path."""
+def attach(runner, path, read_only, timeout, sysfs, dev_root="/dev"):
+    """Attach the file path to a free loop device with partition scanning; return the device."""
     args = ["losetup", "--find", "--show", "--partscan"]
     if read_only:
         args.append("--read-only")
-    args.append(image.path)
-    _rc, out, _err = runner.run(args, step="attach %s to a loop device" % image.path)
+    args.append(path)
+    step = "attach %s to a loop device" % path
+    _rc, out, _err = runner.run(args, step=step)
     device = out.strip().splitlines()[-1] if out.strip() else ""
     if not device.startswith("/dev/loop"):
-        raise VirtDiskError("losetup did not report a device (output: %r)" % out,
-                            step="attach %s to a loop device" % image.path)
+        raise VirtDiskError("losetup did not report a device (output: %r)" % out, step=step)
     name = os.path.basename(device)
     poll(lambda: sysfs.loop_backing_file(name) is not None and os.path.exists(device),
          timeout, "%s to be attached" % device, step="attach")

@@ -20,11 +20,13 @@ class Want(object):
     """The wanted end state of one task."""
 
     def __init__(self, state, path=None, number=0, backend="loop", mapper="auto", fstype=None,
-                 opts="nodev,nosuid", read_only=False):
+                 opts="nodev,nosuid", read_only=False, backend_explicit=False):
         self.state = state
         self.path = path
-        self.number = number
+        self.number = number  # None: known only once the image is attached (qemu formats)
         self.backend = backend
+        self.backend_explicit = backend_explicit
+        self.selector_text = "auto"
         self.mapper = mapper
         self.fstype = fstype
         self.opts = opts
@@ -69,9 +71,34 @@ def _take_down(att):
         steps.append(Step("unmap_all", "remove the partition devices of %s (%s)"
                           % (att.device, ", ".join(sorted(n["device"] for n in own_nodes))),
                           device=att.device, backend=att.backend))
-    if att.backend != "block":
-        steps.append(Step("detach", "detach %s" % att.device, device=att.device, backend=att.backend))
+    if att.backend == "block":
+        return steps
+    if att.backend == "fuse":
+        what = "detach %s and stop the FUSE export %s" % (att.device, att.export) if att.device else \
+            "stop the FUSE export %s" % att.export
+        if att.pid is None:
+            what += " (its qemu-storage-daemon is gone)"
+        else:
+            what += " (qemu-storage-daemon pid %d)" % att.pid
+    elif att.backend == "nbd":
+        what = "disconnect %s (qemu-nbd pid %s)" % (att.device, att.pid)
+    else:
+        what = "detach %s" % att.device
+    steps.append(Step("detach", what, device=att.device, backend=att.backend, pid=att.pid, export=att.export))
     return steps
+
+
+def _incompatible(att, want):
+    """Why the attachment cannot serve what is wanted, or None."""
+    if att.broken:
+        return "its qemu helper is gone" if att.device else "it has no device"
+    if att.backend == "block":
+        return None
+    if att.read_only != want.read_only:
+        return "it is attached %s" % ("read-only" if att.read_only else "read-write")
+    if want.backend_explicit and att.backend != want.backend:
+        return "it is attached with backend %s" % att.backend
+    return None
 
 
 def plan(obs, want, path_info=None):
@@ -89,16 +116,20 @@ def plan(obs, want, path_info=None):
 
     steps = []
     att = obs.attachment
-    if att is not None and att.backend != "block" and att.read_only != want.read_only:
-        if obs.mounts and want.state == "mounted":
+    why = _incompatible(att, want) if att is not None else None
+    if why:
+        if obs.mounts and want.state == "mounted" and not att.broken:
             raise VirtDiskError(
-                "%s is attached %s as %s and mounted at %s; take it down (state: unmapped) before "
-                "changing read_only" % (obs.image.path, "read-only" if att.read_only else "read-write",
-                                        att.device, ", ".join(m.path for m in obs.mounts)))
+                "%s cannot be used as wanted because %s (%s), and it is mounted at %s; take it down "
+                "(state: unmapped) first" % (obs.image.path, why, att.device,
+                                             ", ".join(m.path for m in obs.mounts)))
         steps += _unmount(obs, obs.mounts, done)
         for other in obs.attachments:
             steps += _take_down(other)
         att = None
+    elif att is None:
+        for other in obs.attachments:  # broken leftovers: take them down before attaching anew
+            steps += _take_down(other)
     if want.state == "mapped":
         steps += _unmount(obs, obs.mounts, done)
 
@@ -109,6 +140,9 @@ def plan(obs, want, path_info=None):
                           backend=want.backend, read_only=want.read_only))
     else:
         node = obs.node_of(att, want.number)
+    if want.number is None:
+        steps.append(Step("resolve", "probe the attached image and select partition %s" % want.selector_text))
+        return steps
     if want.number and node is None:
         where = att.device if att is not None else "the new device"
         steps.append(Step("map", "map partition %d of %s (%s)" % (want.number, where, want.mapper),
