@@ -18,8 +18,10 @@ description:
     the image, partition devices of every mapper, mounts) and adopts it, whoever made it, so a loop device
     attached by hand with C(losetup) is reused rather than attached a second time.
   - Raw image files are attached with a loop device, block devices are used as they are. Images in the
-    qemu formats (qcow2, vmdk, vdi, vhdx, vpc, qed) are recognised from their header and refused with a
-    message saying which backend they need (nbd or fuse).
+    qemu formats (qcow2, vmdk, vdi, vhdx, vpc, qed) are served by C(qemu-nbd) on C(/dev/nbdN), or, where the
+    kernel has no nbd, exported as a raw file through FUSE by C(qemu-storage-daemon) with a loop device over it.
+  - Images that refer to files outside themselves (a backing file, an external data file, VMDK extents) are
+    refused unless O(allow_backing_file=true), and damaged or truncated images fail before any qemu helper starts.
   - A failed run undoes what it created in that run, in reverse order, and leaves what it found.
   - Runs on the same image serialise on a lock under C(/run/virt-disk/); runs on different images do not.
 author:
@@ -73,16 +75,24 @@ options:
     default: auto
   format:
     description:
-      - Image format. V(auto) reads the header and never follows a backing file.
-      - The qemu formats need the nbd or fuse backend and are refused by this version with a clear message.
+      - Image format. V(auto) recognises qcow2, qed, vdi, vhdx, vpc and vmdk (sparse and descriptor files) from
+        their header, raw otherwise; it never follows a backing file.
+      - The format is always passed to qemu explicitly, so nothing probes. V(raw) on an image whose first sector
+        looks like a qcow2 header (a guest can write one) reads it as plain raw.
     type: str
     default: auto
     choices: [auto, raw, qcow2, vmdk, vdi, vhdx, vpc, qed]
   backend:
     description:
       - How the image becomes a block device.
-      - V(auto) uses V(block) for block devices and V(loop) for raw files.
-      - V(nbd) and V(fuse) are accepted names that this version refuses with a clear message.
+      - V(loop) a loop device over a raw file (read-only flag with O(read_only)).
+      - V(nbd) C(qemu-nbd) serving the image (any format, raw too) on a free C(/dev/nbdN); needs the nbd module.
+      - V(fuse) C(qemu-storage-daemon) exports the image as a raw file through FUSE under C(/run/virt-disk/fuse/),
+        and a loop device goes over that file; for kernels without nbd (containers, microVMs).
+      - V(block) a block device itself.
+      - V(auto) V(block) for block devices, V(loop) for raw files, and for the other formats V(nbd) when
+        C(/sys/block/nbd0) exists and C(qemu-nbd) is installed, else V(fuse) when C(qemu-storage-daemon) and
+        C(/dev/fuse) exist, else a failure that says what to install or load.
     type: str
     default: auto
     choices: [auto, loop, nbd, fuse, block]
@@ -116,7 +126,9 @@ options:
     default: false
   allow_backing_file:
     description:
-      - Accept images with a backing file or external data file (qemu formats only).
+      - Accept images that refer to other files (a qcow2/qed backing file, a qcow2 external data file, VMDK
+        extents outside the descriptor). Off by default because such references can expose host files
+        (CVE-2015-7548, CVE-2022-47951); the refusal names the file and this option.
     type: bool
     default: false
   timeout:
@@ -131,7 +143,8 @@ seealso:
     link: https://github.com/virt-disk/virt.disk/blob/main/README.md
 notes:
   - Needs root. The tools used are C(losetup), C(blockdev), C(sfdisk), C(blkid), C(partx), C(mount) and
-    C(umount) (util-linux), and C(kpartx) and C(dmsetup) for device-mapper maps.
+    C(umount) (util-linux), C(kpartx) and C(dmsetup) for device-mapper maps, and C(qemu-img), C(qemu-nbd) and
+    C(qemu-storage-daemon) for the qemu formats.
   - No udev is needed; sysfs and the devices themselves are read directly.
 """
 
@@ -152,6 +165,13 @@ EXAMPLES = r"""
   virt.disk.image_mount:
     image: /var/lib/images/golden.img
     path: /mnt/golden
+    read_only: true
+
+- name: Mount a qcow2 image read-only by GPT partition name (nbd, or FUSE where there is no nbd)
+  virt.disk.image_mount:
+    image: /var/lib/libvirt/images/vm.qcow2
+    path: /mnt/vm
+    partition: PARTLABEL=root
     read_only: true
 
 - name: Map partition 2 for fsck, nothing mounted
@@ -185,7 +205,7 @@ format:
   type: str
   sample: raw
 backend:
-  description: The backend holding the image (V(loop) or V(block)).
+  description: The backend holding the image (V(loop), V(nbd), V(fuse) or V(block)).
   returned: always
   type: str
   sample: loop
@@ -226,7 +246,8 @@ mapper:
   type: str
   sample: partx
 pid:
-  description: The pid of a qemu helper process serving the image; always null for the loop and block backends.
+  description: The pid of the qemu helper serving the image (qemu-nbd or qemu-storage-daemon); null for the loop
+    and block backends.
   returned: always
   type: int
   sample: null
