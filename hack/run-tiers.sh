@@ -17,7 +17,7 @@ summary() {
     echo
     echo "==================== summary (CI=${CI:-false}) ===================="
     for i in "${!names[@]}"; do
-        printf '  %-12s %-8s %6ss\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
+        printf '  %-12s %-10s %6s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
     done
     if [[ -n "$failed" ]]; then
         echo "  FAILED at '$failed' (output above; logs in build/logs/)"
@@ -34,7 +34,7 @@ for target in "$@"; do
     "$make_cmd" --no-print-directory "$target"
     rc=$?
     names+=("$target")
-    times+=($((SECONDS - start)))
+    times+=("$((SECONDS - start))s")
     if ((rc == 0)); then
         results+=(ok)
     else
