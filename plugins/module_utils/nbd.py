@@ -22,7 +22,7 @@ from ansible_collections.virt.disk.plugins.module_utils.waits import poll
 SERVER = "qemu-nbd"
 # qemu-nbd options that take a value as the next argument
 _WITH_VALUE = frozenset("-p --port -o --offset -b --bind -k --socket -f --format -P --partition -B --bitmap "
-                        "-l --load-snapshot -c --connect -e --shared -x --export-name -D --description "
+                        "-l --load-snapshot -c --connect -d --disconnect -e --shared -x --export-name -D --description "
                         "--cache --aio --discard --detect-zeroes --object --tls-creds --tls-hostname "
                         "--tls-authz --pid-file -T --trace -A --handshake-limit".split())
 
