@@ -101,8 +101,8 @@ class Executor(object):
             device, pid = nbd.connect(env.runner, env.sysfs, self.image.path, self.fmt, read_only, env.timeout,
                                       env.run_dir, env.dev_root)
             self.pid = pid
-            self._did("connected %s to %s (qemu-nbd pid %d%s)" % (self.image.path, device, pid,
-                                                                 ", read-only" if read_only else ""),
+            mode = ", read-only" if read_only else ""
+            self._did("connected %s to %s (qemu-nbd pid %d%s)" % (self.image.path, device, pid, mode),
                       lambda: nbd.disconnect(env.runner, env.sysfs, device, env.timeout, env.procs))
         else:
             raise VirtDiskError("backend %s cannot attach %s" % (backend, self.image.path), step="attach")

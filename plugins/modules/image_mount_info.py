@@ -1,0 +1,206 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: virt.disk contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: image_mount_info
+short_description: Report attached disk images and what this host can do
+version_added: "1.0.0"
+description:
+  - Lists every disk image attached on this host, by whoever attached it and through any backend
+    (loop devices over files, C(qemu-nbd) connections, C(qemu-storage-daemon) FUSE exports), with its
+    partition devices (kernel, partx or kpartx) and its mounts.
+  - Reports the host's capabilities (loop and nbd devices and their parameters, device-mapper, FUSE,
+    the qemu tools) and the backends usable here.
+  - Reads sysfs, C(/proc) and C(/proc/self/mountinfo) only; changes nothing.
+author:
+  - virt.disk maintainers (@virt-disk)
+attributes:
+  check_mode:
+    support: full
+    description: Reads only; the same in check mode.
+  diff_mode:
+    support: none
+    description: Changes nothing, so there is no diff.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux only.
+options:
+  image:
+    description:
+      - Report only attachments of this image file (matched by device and inode, so any path to it works).
+    type: path
+seealso:
+  - module: virt.disk.image_mount
+notes:
+  - Needs root to see the servers of nbd devices.
+"""
+
+EXAMPLES = r"""
+- name: What is attached, and what can this host do?
+  virt.disk.image_mount_info:
+  register: info
+
+- name: Show the backends usable here
+  ansible.builtin.debug:
+    var: info.host.backends
+
+- name: Take down every image attached from a file
+  virt.disk.image_mount:
+    image: "{{ item.image }}"
+    state: unmapped
+  loop: "{{ info.images | selectattr('image') | list }}"
+  loop_control:
+    label: "{{ item.image }}"
+"""
+
+RETURN = r"""
+images:
+  description:
+    - Every attached image (filtered by O(image) when given), in an order safe for taking them down one by one
+      (an image whose file or mounts lie beneath another image's mounts comes first).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    image:
+      description: The image file; null when a FUSE export's daemon is gone and the file cannot be told.
+      type: str
+    format:
+      description: The format it is read as (V(raw) for loop devices; from the qemu helper's command line otherwise).
+      type: str
+    backend:
+      description: V(loop), V(nbd) or V(fuse).
+      type: str
+    device:
+      description: The block device of the whole image; null for a FUSE export without a loop device.
+      type: str
+    read_only:
+      description: Whether the device is read-only.
+      type: bool
+    pid:
+      description: The qemu helper serving it, or null.
+      type: int
+    export:
+      description: The FUSE export file (backend fuse only).
+      type: str
+    mapper:
+      description: The partition mapper of its partition devices (a list when several were used), or null.
+      type: raw
+    partitions:
+      description: Partition devices of the image (number, device, size in bytes, mapper).
+      type: list
+      elements: dict
+    mounts:
+      description: Mounts of the image's devices (path, device, fstype, read_only).
+      type: list
+      elements: dict
+  sample:
+    - image: /var/lib/images/disk.img
+      format: raw
+      backend: loop
+      device: /dev/loop0
+      read_only: false
+      pid: null
+      export: null
+      mapper: partx
+      partitions:
+        - {number: 2, device: /dev/loop0p2, size: 48234496, mapper: partx}
+      mounts:
+        - {path: /mnt/disk, device: /dev/loop0p2, fstype: ext4, read_only: false}
+host:
+  description: What this host can do.
+  returned: always
+  type: dict
+  contains:
+    loop:
+      description: Loop devices are available.
+      type: bool
+    loop_max_part:
+      description: The loop module's max_part, or null when it is not known.
+      type: int
+    nbd:
+      description: The kernel has nbd devices (the module is loaded).
+      type: bool
+    nbd_devices:
+      description: How many /dev/nbdN exist.
+      type: int
+    nbd_max_part:
+      description: The nbd module's max_part, or null.
+      type: int
+    kernel_partition_scan:
+      description: Whether the kernel can parse MBR or GPT partition tables itself (from its config); null when
+        its config cannot be read.
+      type: bool
+    device_mapper:
+      description: Device-mapper is available (kpartx works).
+      type: bool
+    fuse:
+      description: /dev/fuse exists.
+      type: bool
+    qemu_nbd:
+      description: Path of qemu-nbd, or null.
+      type: str
+    qemu_storage_daemon:
+      description: Path of qemu-storage-daemon, or null.
+      type: str
+    qemu_img:
+      description: Path of qemu-img, or null.
+      type: str
+    kpartx:
+      description: Path of kpartx, or null.
+      type: str
+    partx:
+      description: Path of partx, or null.
+      type: str
+    backends:
+      description: The backends usable on this host.
+      type: list
+      elements: str
+  sample:
+    loop: true
+    loop_max_part: 0
+    nbd: false
+    nbd_devices: 0
+    nbd_max_part: null
+    kernel_partition_scan: false
+    device_mapper: false
+    fuse: true
+    qemu_nbd: /usr/bin/qemu-nbd
+    qemu_storage_daemon: /usr/bin/qemu-storage-daemon
+    qemu_img: /usr/bin/qemu-img
+    kpartx: /usr/sbin/kpartx
+    partx: /usr/bin/partx
+    backends: [loop, fuse, block]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.virt.disk.plugins.module_utils import capabilities, inventory
+from ansible_collections.virt.disk.plugins.module_utils.procs import Procs
+from ansible_collections.virt.disk.plugins.module_utils.sysfs import SysFS
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(image=dict(type="path")), supports_check_mode=True)
+    sysfs = SysFS()
+
+    def which(name):
+        return module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin", "/usr/local/sbin"])
+
+    try:
+        images = inventory.describe(sysfs, Procs(), image_filter=module.params["image"])
+        host = capabilities.host(sysfs, which)
+    except (IOError, OSError) as e:
+        module.fail_json(msg="cannot read the kernel's state: %s" % e)
+    module.exit_json(changed=False, images=images, host=host)
+
+
+if __name__ == "__main__":
+    main()
