@@ -11,7 +11,7 @@ cd "$COLLECTION_COPY"
 
 [[ $(id -u) -eq 0 ]] || die "integration targets need root (loop devices, mounts)"
 
-if ! "$REPO_ROOT/hack/check-leaks.sh" >/dev/null; then
+if ! "$REPO_ROOT/hack/check-leaks.sh" >/dev/null 2>&1; then
     "$REPO_ROOT/hack/check-leaks.sh" || true
     die "the host already has the leftovers above; clean them up first so the leak check after the run means something"
 fi
