@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 
 
 def read(path, default=''):
@@ -106,14 +107,30 @@ def parts_of(dev):
     return parts
 
 
+def settle_dev_nodes(deadline=3.0):
+    """devtmpfs removes the node of a deleted partition asynchronously, a
+    few milliseconds after sysfs: wait until every /dev/loopNpM node has a
+    sysfs entry (or the deadline passes: then the stale nodes are real
+    leftovers, e.g. made with mknod, and are reported)."""
+    end = time.time() + deadline
+    while True:
+        stale = [n for n in glob.glob('/dev/loop*p*')
+                 if not os.path.exists('/sys/class/block/' + os.path.basename(n))]
+        if not stale or time.time() > end:
+            return stale
+        time.sleep(0.02)
+
+
 def main():
     root = os.path.realpath(sys.argv[1])
+    stale_nodes = settle_dev_nodes()
     images = sys.argv[2:]
     loops = losetup_list()
     mounts = mountinfo()
     result = {'root': root, 'images': {}, 'mounts_under_root': [],
               'root_exists': os.path.isdir(root),
-              'dev_loop': sorted(glob.glob('/dev/loop*'))}
+              'dev_loop': sorted(glob.glob('/dev/loop*')),
+              'stale_nodes': sorted(stale_nodes)}
     for m in mounts:
         if m['path'] == root or m['path'].startswith(root + '/'):
             result['mounts_under_root'].append(m)
