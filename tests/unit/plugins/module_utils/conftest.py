@@ -114,7 +114,7 @@ def systree(tmp_path):
 
 
 def _mountinfo_line(mount_id, parent_id, dev, path, source, fstype="ext4", root="/", options="rw,relatime",
-                   optional="", super_options="rw"):
+                    optional="", super_options="rw"):
     """One /proc/self/mountinfo line; path, root and source must be given already escaped."""
     fields = [str(mount_id), str(parent_id), dev, root, path, options]
     if optional:

@@ -130,7 +130,7 @@ def test_find_attached_uses_dev_root(systree):
     image = _Image("/srv/disk.img", (8, 1), 1000)
     systree.loop("loop0", 0, backing="/srv/disk.img")
     seen = []
-    loop.find_attached(systree.sysfs, image, status=lambda d: seen.append(d), dev_root="/tmp/fakedev")
+    loop.find_attached(systree.sysfs, image, status=seen.append, dev_root="/tmp/fakedev")
     assert seen == ["/tmp/fakedev/loop0"]
 
 

@@ -117,7 +117,7 @@ def test_every_pair_of_states(start, goal):
 
 @pytest.mark.parametrize("state", STATES)
 def test_current_state_of_each_discovered_state(state):
-    obs, _info = discovered(state)
+    obs = discovered(state)[0]
     expected = "unmapped" if state == "absent" else state
     assert current_state(obs, 2, PATH) == expected
 
@@ -303,13 +303,13 @@ def test_unmapped_detaches_every_attachment():
 
 
 def test_absent_with_non_empty_dir_keeps_it():
-    obs, _ = discovered("mapped")
+    obs = discovered("mapped")[0]
     steps = plan(obs, Want("absent", PATH, 2), PathInfo(exists=True, is_dir=True, empty=False))
     assert ops(steps) == ["unmap_all", "detach"]
 
 
 def test_absent_without_path_or_with_a_file_at_path():
-    obs, _ = discovered("unmapped")
+    obs = discovered("unmapped")[0]
     assert plan(obs, Want("absent", None, None), DIR) == []
     assert plan(obs, Want("absent", PATH, None), PathInfo(exists=True, is_dir=False, empty=True)) == []
 
@@ -361,10 +361,10 @@ def test_current_state_block_mapped():
 
 
 def test_current_state_without_number_or_path():
-    obs, _ = discovered("mounted")
+    obs = discovered("mounted")[0]
     assert current_state(obs, None, None) == "attached"
     assert current_state(obs, 2, None) == "attached"
-    obs, _ = discovered("mapped")
+    obs = discovered("mapped")[0]
     assert current_state(obs, None, PATH) == "attached"
 
 

@@ -91,8 +91,9 @@ def test_mbr_disk_id_partuuid_extended_and_logical():
     assert table.get(3) is None
 
 
-@pytest.mark.parametrize("sfdisk_type, expected", [("83", "0x83"), ("c", "0xc"), ("ef", "0xef"), ("f", "0xf"),
-                                                    ("85", "0x85"), ("7", "0x7")])
+@pytest.mark.parametrize("sfdisk_type, expected", [
+    ("83", "0x83"), ("c", "0xc"), ("ef", "0xef"), ("f", "0xf"), ("85", "0x85"), ("7", "0x7"),
+])
 def test_mbr_type_normalised(sfdisk_type, expected):
     text = ('{"partitiontable": {"label": "dos", "id": "0x0000abcd", "device": "/dev/sda", "unit": "sectors",'
             ' "partitions": [{"node": "/dev/sda1", "start": 2048, "size": 2048, "type": "%s"}]}}' % sfdisk_type)
