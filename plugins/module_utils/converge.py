@@ -150,6 +150,10 @@ def converge(params, runner, check_mode, sysfs=None, dev_root="/dev", procs=None
               "partitions": [], "mounts": []}
     if state == "mounted" and not params.get("path"):
         raise ConvergeError(VirtDiskError("state mounted needs path"), result)
+    if params.get("path"):
+        # mountinfo shows resolved paths: compare like with like
+        params = dict(params, path=os.path.realpath(params["path"]))
+        result["path"] = params["path"]
     try:
         image = image_mod.inspect(params["image"])
         result["image"] = image.path
@@ -200,6 +204,9 @@ def _converge_locked(params, env, image, fmt, backend, sel, check_mode, result):
         want.number = selector.resolve(sel, holder["table"], image.path)
         return plan(fresh, want, path_info(want.path, fresh.all_mounts))
 
+    info = path_info(want.path, obs.all_mounts)
+    if state == "absent" and info.is_dir and not info.empty:
+        result.setdefault("warnings", []).append("mount point %s is not empty; it was left in place" % want.path)
     before = snapshot(obs, number, want.path)
     result["changed"] = bool(steps)
     result["diff"] = {"before": before, "after": dict(before, state=state if state != "absent" else "unmapped")}
@@ -221,7 +228,7 @@ def _converge_locked(params, env, image, fmt, backend, sel, check_mode, result):
             msg += "; rolling back also failed: %s" % "; ".join(errors)
         raise ConvergeError(VirtDiskError(msg), result)
     result["actions"] = ex.actions
-    result["warnings"] = ex.warnings + ex.forced
+    result["warnings"] = result.get("warnings", []) + ex.warnings + ex.forced
     table = holder.get("table", table)
     number = want.number
 

@@ -43,7 +43,7 @@ def parse(data):
     if not isinstance(data, bytes):
         data = data.encode("utf-8", "surrogateescape")
     mounts = []
-    for line in data.splitlines():
+    for line in data.split(b"\n"):
         fields = line.split(b" ")
         if len(fields) < 10:
             continue

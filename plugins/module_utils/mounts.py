@@ -37,12 +37,27 @@ def mounts_of(mounts, numbers, nodes=()):
 
 
 def teardown_order(mounts, ours):
-    """Mounts to unmount to take ours down: ours and everything mounted beneath
-    them, deepest first, later mounts before earlier ones at the same place."""
-    tops = [m.path for m in ours]
-    order = {id(m): i for i, m in enumerate(mounts)}
-    chosen = [m for m in mounts if any(mountinfo.is_below(m.path, top) for top in tops)]
-    return sorted(chosen, key=lambda m: (-mountinfo.depth(m.path), -order[id(m)]))
+    """Mounts to unmount to take ours down: ours and every mount stacked on or
+    beneath them in the mount tree (by parent id), deepest in the tree first,
+    later mounts before earlier ones."""
+    by_id = dict((m.mount_id, m) for m in mounts)
+    ours_ids = set(m.mount_id for m in ours)
+    order = dict((m.mount_id, i) for i, m in enumerate(mounts))
+
+    def ancestry(m):
+        chain = []
+        while m is not None and m not in chain:
+            chain.append(m)
+            m = by_id.get(m.parent_id)
+        return chain
+
+    chosen = []
+    for m in mounts:
+        chain = ancestry(m)
+        if any(a.mount_id in ours_ids for a in chain):
+            chosen.append((len(chain), m))
+    chosen.sort(key=lambda pair: (-pair[0], -order[pair[1].mount_id]))
+    return [m for _depth, m in chosen]
 
 
 def top_mount_at(mounts, path):

@@ -179,8 +179,8 @@ def current_state(obs, number, path):
         top = mounts.top_mount_at(obs.all_mounts, path)
         if top is not None and top in obs.mounts_of_node(node):
             return "mounted"
-    if att.backend == "block":
-        return "attached" if obs.mounts else "unmapped"
     if obs.mounts:
         return "attached"
+    if att.backend == "block" and node is None:
+        return "unmapped"  # a block device is always there; without a selected node it counts as unmapped
     return "mapped" if node is not None else "attached"

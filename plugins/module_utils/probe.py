@@ -96,6 +96,29 @@ def parse_blkid_export(text):
     return devices
 
 
+def udev_decode(value):
+    """Undo blkid's udev encoding (\\xNN for unsafe bytes, UTF-8 kept as it is)."""
+    raw = value.encode("utf-8", "surrogateescape")
+    raw = re.sub(br"\\x([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]), raw)
+    return raw.decode("utf-8", "replace")
+
+
+def parse_blkid_udev(text):
+    """Parse `blkid -o udev` of one device into TYPE/LABEL/UUID/USAGE (decoded)."""
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep:
+            fields[key] = value
+    found = {}
+    for name in ("TYPE", "USAGE", "LABEL", "UUID"):
+        if "ID_FS_%s_ENC" % name in fields:
+            found[name] = udev_decode(fields["ID_FS_%s_ENC" % name])
+        elif "ID_FS_%s" % name in fields:
+            found[name] = fields["ID_FS_%s" % name]
+    return found
+
+
 def _fs_fields(found):
     return {
         "fstype": found.get("TYPE"),
@@ -106,8 +129,8 @@ def _fs_fields(found):
 
 
 def probe_filesystem(runner, source, offset=None, size=None):
-    """blkid -p of source (at offset, of size): dict of fstype/label/uuid/usage or PTTYPE."""
-    args = ["blkid", "-p", "-o", "export"]
+    """blkid -p of source (at offset, of size): dict of TYPE/LABEL/UUID/USAGE."""
+    args = ["blkid", "-p", "-o", "udev"]
     if offset is not None:
         args += ["-O", str(offset)]
     if size is not None:
@@ -119,8 +142,7 @@ def probe_filesystem(runner, source, offset=None, size=None):
     if rc != 0:
         raise VirtDiskError("blkid exited with %d" % rc, step="probe %s" % source,
                             tool_error=err or out)
-    devices = parse_blkid_export(out)
-    return devices[0] if devices else {}
+    return parse_blkid_udev(out)
 
 
 def probe(runner, source):

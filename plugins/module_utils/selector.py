@@ -40,7 +40,7 @@ def parse(text):
     text = (text if text is not None else "auto").strip()
     if text.lower() == "auto" or text == "":
         return ("auto", None)
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return ("number", int(text))
     key, sep, value = text.partition("=")
     if sep and key.upper() in KEYS and value:

