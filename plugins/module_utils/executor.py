@@ -175,9 +175,13 @@ class Executor(object):
         mnt.umount(self.env.runner, path)
         self._did("unmounted %s (%s)" % (path, source))
 
-    def _do_unmap_all(self, device, backend):
+    def _do_unmap_all(self, device, backend, partx_numbers=()):
         self.backend = backend
-        partmap.unmap_all(self._map_context(device), keep_kernel_partitions=backend == "block")
+        ctx = self._map_context(device)
+        if backend == "block":
+            partmap.unmap_block(ctx, partx_numbers)
+        else:
+            partmap.unmap_all(ctx)
         self._did("removed the partition devices of %s" % device)
 
     def _do_detach(self, device, backend, pid=None, export=None):

@@ -117,11 +117,16 @@ def detach(runner, device, timeout, sysfs):
     """Flush and detach a loop device, then wait until the kernel has let it go."""
     name = os.path.basename(device)
     step = "detach %s" % device
-    runner.run(["blockdev", "--flushbufs", device], step=step, check=False)
-    runner.run(["losetup", "--detach", device], step=step)
 
     def released():
         return sysfs.loop_backing_file(name) is None
+
+    if released():
+        return  # set to clear itself, the device went with its last user (the unmount)
+    runner.run(["blockdev", "--flushbufs", device], step=step, check=False)
+    rc, out, err = runner.run(["losetup", "--detach", device], step=step, check=False)
+    if rc != 0 and not released():
+        raise VirtDiskError("losetup --detach exited with %d" % rc, step=step, tool_error=err or out)
 
     try:
         poll(released, timeout, "%s to be released" % device, step=step)

@@ -85,13 +85,23 @@ def unmap_partition(ctx, number, mapper):
     partnodes.remove_stale_node(node["device"], node["major"], node["minor"])
 
 
-def unmap_all(ctx, keep_kernel_partitions=False):
-    """Remove every partition device of ctx.device: dm maps, and partitions
-    in sysfs unless they belong to a real disk (keep_kernel_partitions)."""
+def unmap_all(ctx):
+    """Remove every partition device of ctx.device: dm maps, kernel and partx partitions."""
     nodes = partnodes.existing(ctx.sysfs, ctx.disk, ctx.dev_root)
     mapper_kpartx.unmap_all(ctx)
-    if not keep_kernel_partitions:
-        mapper_partx.unmap_all(ctx)
+    mapper_partx.unmap_all(ctx)
     for node in nodes.values():
-        if node["mapper"] == "kpartx" or not keep_kernel_partitions:
+        partnodes.remove_stale_node(node["device"], node["major"], node["minor"])
+
+
+def unmap_block(ctx, partx_numbers):
+    """On a block device, remove only what mapping added: dm maps and the given
+    partx partitions; the partitions its kernel made stay."""
+    nodes = partnodes.existing(ctx.sysfs, ctx.disk, ctx.dev_root)
+    mapper_kpartx.unmap_all(ctx)
+    for number in partx_numbers:
+        if number in nodes:
+            mapper_partx.unmap_partition(ctx, number)
+    for node in nodes.values():
+        if node["mapper"] == "kpartx" or node["number"] in partx_numbers:
             partnodes.remove_stale_node(node["device"], node["major"], node["minor"])

@@ -66,11 +66,13 @@ def _unmount(obs, ours, done):
 def _take_down(att):
     """Steps that remove the partition devices of an attachment and detach it."""
     steps = []
-    own_nodes = [n for n in att.nodes.values() if att.backend != "block" or n["mapper"] == "kpartx"]
+    # a block device keeps the partitions its kernel made; only maps and partx nodes we made go
+    own_nodes = [n for n in att.nodes.values() if att.backend != "block" or n["mapper"] in ("kpartx", "partx")]
     if own_nodes:
         steps.append(Step("unmap_all", "remove the partition devices of %s (%s)"
                           % (att.device, ", ".join(sorted(n["device"] for n in own_nodes))),
-                          device=att.device, backend=att.backend))
+                          device=att.device, backend=att.backend,
+                          partx_numbers=sorted(n["number"] for n in own_nodes if n["mapper"] == "partx")))
     if att.backend == "block":
         return steps
     if att.backend == "fuse":

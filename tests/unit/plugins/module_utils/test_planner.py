@@ -129,7 +129,7 @@ def test_step_arguments_and_descriptions_from_mounted_to_absent():
     umount, unmap, detach, rmdir = plan(obs, Want("absent", PATH, 2), info)
     assert umount.args == {"path": PATH, "source": "/dev/loop0p2"}
     assert umount.desc == "unmount /mnt/x (/dev/loop0p2)"
-    assert unmap.args == {"device": "/dev/loop0", "backend": "loop"}
+    assert unmap.args == {"device": "/dev/loop0", "backend": "loop", "partx_numbers": []}
     assert "/dev/loop0p1, /dev/loop0p2" in unmap.desc
     assert (detach.args["device"], detach.args["backend"]) == ("/dev/loop0", "loop")
     assert rmdir.args == {"path": PATH, "optional": True}
@@ -334,7 +334,16 @@ def test_block_backend_removes_only_kpartx_maps():
     obs = observed([block_attachment(mapper="kpartx")])
     steps = plan(obs, Want("unmapped", None, None), NO_PATH)
     assert ops(steps) == ["unmap_all"]
-    assert steps[0].args == {"device": "/dev/sdb", "backend": "block"}
+    assert steps[0].args == {"device": "/dev/sdb", "backend": "block", "partx_numbers": []}
+
+
+def test_block_backend_removes_the_partx_nodes_it_made_and_keeps_the_kernels():
+    obs = observed([block_attachment()])
+    obs.attachments[0].nodes[2]["mapper"] = "partx"  # recorded in the state file when it was mapped
+    steps = plan(obs, Want("unmapped", None, None), NO_PATH)
+    assert ops(steps) == ["unmap_all"]
+    assert steps[0].args["partx_numbers"] == [2]
+    assert "/dev/sdb1" not in steps[0].desc
 
 
 def test_block_backend_ignores_read_only_and_never_attaches():
