@@ -21,9 +21,9 @@ export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
 export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 
-TIERS := setup sync sanity lint units integration
+TIERS := setup sync sanity lint units integration molecule
 
-.PHONY: help setup setup-demo sync sanity lint units integration leaks test \
+.PHONY: help setup setup-demo sync sanity lint units integration molecule leaks test \
 	demo build changelog clean
 
 help:
@@ -36,6 +36,7 @@ help:
 	@echo "  make lint         ansible-lint, production profile"
 	@echo "  make units        ansible-test units (tests/unit)"
 	@echo "  make integration  ansible-test integration on this host (root, destructive), then the leak check"
+	@echo "  make molecule     the molecule scenario extensions/molecule/default on localhost, then the leak check"
 	@echo "  make leaks        the leak check alone (loop devices, mounts, qemu helpers, nbd, dm)"
 	@echo "  make build        ansible-galaxy collection build into build/dist"
 	@echo "  make changelog    lint the changelog fragments"
@@ -61,6 +62,10 @@ units: sync
 
 integration: sync
 	@hack/integration.sh
+
+molecule: sync
+	molecule test
+	@hack/check-leaks.sh
 
 leaks:
 	@hack/check-leaks.sh
