@@ -12,16 +12,10 @@ from __future__ import annotations
 
 from ansible_collections.virt.disk.plugins.module_utils import loop
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.partnodes import sysfs_partition
 from ansible_collections.virt.disk.plugins.module_utils.waits import poll
 
 NAME = "kernel"
-
-
-def _find(ctx, number):
-    for part in ctx.sysfs.partitions(ctx.disk):
-        if part["number"] == number:
-            return part
-    return None
 
 
 def rescan(ctx):
@@ -38,12 +32,12 @@ def rescan(ctx):
 
 def map_partition(ctx, number, wait=None):
     """Have the kernel create partition number; return its sysfs entry."""
-    if _find(ctx, number) is None:
+    if sysfs_partition(ctx, number) is None:
         rescan(ctx)
-    found = _find(ctx, number)
+    found = sysfs_partition(ctx, number)
     if found is None and wait:
         try:
-            found = poll(lambda: _find(ctx, number), wait, "partition %d of %s" % (number, ctx.device))
+            found = poll(lambda: sysfs_partition(ctx, number), wait, "partition %d of %s" % (number, ctx.device))
         except VirtDiskError:
             found = None
     if found is None:

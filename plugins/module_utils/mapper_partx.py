@@ -10,26 +10,23 @@ so it works where the kernel has no parser for the table.
 
 from __future__ import annotations
 
+from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.partnodes import sysfs_partition
 from ansible_collections.virt.disk.plugins.module_utils.waits import poll
 
 NAME = "partx"
 
 
-def _find(ctx, number):
-    for part in ctx.sysfs.partitions(ctx.disk):
-        if part["number"] == number:
-            return part
-    return None
-
-
 def map_partition(ctx, number):
     step = "map partition %d of %s with partx" % (number, ctx.device)
-    if _find(ctx, number) is None:
-        rc, _out, err = ctx.runner.run(["partx", "--add", "--nr", "%d:%d" % (number, number), ctx.device],
-                                       step=step, check=False)
-        if rc != 0 and _find(ctx, number) is None:
-            ctx.runner.run(["partx", "--add", "--nr", "%d:%d" % (number, number), ctx.device], step=step)
-    return poll(lambda: _find(ctx, number), ctx.timeout, "partition %d of %s" % (number, ctx.device), step=step)
+    if sysfs_partition(ctx, number) is None:
+        rc, out, err = ctx.runner.run(["partx", "--add", "--nr", "%d:%d" % (number, number), ctx.device],
+                                      step=step, check=False)
+        # a concurrent scan may have added it first: what counts is that it exists
+        if rc != 0 and sysfs_partition(ctx, number) is None:
+            raise VirtDiskError("partx --add exited with %d" % rc, step=step, tool_error=err or out)
+    return poll(lambda: sysfs_partition(ctx, number), ctx.timeout, "partition %d of %s" % (number, ctx.device),
+                step=step)
 
 
 def unmap_partition(ctx, number):

@@ -31,6 +31,14 @@ class MapContext(object):
         self.loop = loop
 
 
+def sysfs_partition(ctx, number):
+    """The sysfs entry of partition number of ctx.disk (kernel or BLKPG), or None."""
+    for part in ctx.sysfs.partitions(ctx.disk):
+        if part["number"] == number:
+            return part
+    return None
+
+
 def existing(sysfs, disk, dev_root="/dev"):
     """{number: node} for every partition device of disk; dm maps win over none."""
     nodes = {}
