@@ -1,0 +1,822 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The virt.disk benchmark (issue 5, item 4). Run by hack/bench.sh (`make bench`).
+
+Everything runs in one go, so the ratios compare numbers taken side by side:
+
+a  mount-and-unmap cycle of a raw GPT image through image_mount (mounted, then
+   unmapped: two tasks) against the same steps by hand in ONE shell task, and in
+   two shell tasks (mount / unmount); rounds interleaved in rotating order.
+b  no-op re-run of image_mount on a mounted image against ansible.builtin.stat.
+c  start to a usable device for a qcow2 image through the backend in use
+   (fuse here; nbd where /sys/block/nbd0 exists): the module run directly
+   (python bench/run_module.py, i.e. `python -m ...image_mount ARGS.json`)
+   against the bare commands from Python, and the same at the Ansible level.
+d  32 images mounted by 32 hosts (aliases of localhost, forks=32) against the
+   same 32 mounts with forks=1, then all taken down.
+
+Writes build/bench/result.json, build/bench/table.md, build/bench/chart.png and
+prints the table. Exit status 1 when a run failed or something was left behind
+(a missed performance goal is reported, not an error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+PY = sys.executable
+MODULE = "ansible_collections.virt.disk.plugins.modules.image_mount"
+QSD = "qemu-storage-daemon"
+
+GOALS = {
+    "a": 1.15,   # module cycle / one shell task
+    "b": 1.10,   # no-op module / stat
+    "c": 0.050,  # seconds above the bare commands
+}
+
+
+def log(msg):
+    print("bench: %s" % msg, flush=True)
+
+
+def med(values):
+    return statistics.median(values) if values else None
+
+
+def summary(values):
+    if not values:
+        return None
+    values = sorted(values)
+    return {"n": len(values), "median": statistics.median(values), "mean": statistics.fmean(values),
+            "min": values[0], "max": values[-1],
+            "p90": values[min(len(values) - 1, int(round(0.9 * (len(values) - 1))))]}
+
+
+def sh(args, check=True, **kw):
+    return subprocess.run(args, check=check, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+class Bench(object):
+    def __init__(self, opts):
+        self.opts = opts
+        self.out = opts.out
+        self.collections = opts.collections
+        self.work = tempfile.mkdtemp(prefix="virt-disk-bench.", dir=opts.tmp)
+        self.logs = os.path.join(self.out, "logs")
+        os.makedirs(self.logs, exist_ok=True)
+        self.failures = []
+        self.result = {"host": self.host_info(), "work_dir": self.work, "rounds": opts.rounds}
+        self.raw = os.path.join(self.work, "disk.img")
+        self.qcow = os.path.join(self.work, "disk.qcow2")
+        self.d_images = []
+        self.bare_exports = []  # (export file, pid file) of the bare fuse sequence
+        self.inventory = os.path.join(self.work, "inventory.json")
+        sys.path.insert(0, self.collections)
+
+    # ------------------------------------------------------------------ setup
+    def host_info(self):
+        import platform
+        info = {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                "nbd": os.path.exists("/sys/block/nbd0") and shutil.which("qemu-nbd") is not None,
+                "fuse": os.path.exists("/dev/fuse") and shutil.which(QSD) is not None,
+                "loadavg_start": os.getloadavg()}
+        try:
+            import ansible
+            info["ansible_core"] = ansible.__version__ if hasattr(ansible, "__version__") else None
+            from ansible.release import __version__
+            info["ansible_core"] = __version__
+        except ImportError:
+            pass
+        return info
+
+    def make_images(self):
+        sh([os.path.join(REPO, "hack", "make-sample-image.sh"), self.raw])
+        sh(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", self.raw, self.qcow])
+        for i in range(self.opts.parallel):
+            img = os.path.join(self.work, "d", "img%02d.raw" % i)
+            os.makedirs(os.path.dirname(img), exist_ok=True)
+            sh(["cp", "--sparse=always", self.raw, img])
+            self.d_images.append(img)
+        with open(self.inventory, "w") as f:
+            json.dump({"all": {"hosts": {"localhost": {"ansible_connection": "local",
+                                                       "ansible_python_interpreter": PY}}}}, f)
+
+    def ansible_env(self, timer_out, forks=5):
+        env = dict(os.environ)
+        env.update({
+            "ANSIBLE_COLLECTIONS_PATH": self.collections,
+            "ANSIBLE_CALLBACK_PLUGINS": os.path.join(HERE, "callback_plugins"),
+            "ANSIBLE_CALLBACKS_ENABLED": "bench_timer",
+            "BENCH_TIMER_OUT": timer_out,
+            "ANSIBLE_LOCALHOST_WARNING": "false",
+            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_RETRY_FILES_ENABLED": "false",
+            "ANSIBLE_FORKS": str(forks),
+        })
+        return env
+
+    def playbook(self, name, plays, inventory=None, forks=5):
+        """Run plays (a list of play dicts; JSON is YAML); return (timer data, rc, wall seconds)."""
+        path = os.path.join(self.work, name + ".yml")
+        with open(path, "w") as f:
+            json.dump(plays, f, indent=1)
+        timer = os.path.join(self.work, name + ".timer.json")
+        logfile = os.path.join(self.logs, name + ".log")
+        t0 = time.monotonic()
+        with open(logfile, "w") as lf:
+            rc = subprocess.call([os.path.join(os.path.dirname(PY), "ansible-playbook"), "-i",
+                                  inventory or self.inventory, path],
+                                 env=self.ansible_env(timer, forks), stdout=lf, stderr=subprocess.STDOUT)
+        wall = time.monotonic() - t0
+        data = {"tasks": []}
+        if os.path.exists(timer):
+            with open(timer) as f:
+                data = json.load(f)
+        for task in data["tasks"]:
+            for host, entry in task["hosts"].items():
+                if entry.get("status") not in ("ok", "skipped"):
+                    self.failures.append("%s: task %s on %s: %s" % (name, task["name"], host,
+                                                                     json.dumps(entry.get("result"))[:600]))
+        if rc != 0:
+            self.failures.append("%s: ansible-playbook exited %d (see %s)" % (name, rc, logfile))
+        log("%s: %d tasks in %.1f s (rc %d, log %s)" % (name, len(data["tasks"]), wall, rc, logfile))
+        return data, rc, wall
+
+    @staticmethod
+    def durations(data, section):
+        """{kind: {round: seconds}} for tasks named 'section|kind|round' (single host)."""
+        out = {}
+        for task in data["tasks"]:
+            parts = task["name"].split("|")
+            if len(parts) != 3 or parts[0] != section:
+                continue
+            ends = [h["end"] for h in task["hosts"].values() if "end" in h]
+            if not ends:
+                continue
+            out.setdefault(parts[1], {})[int(parts[2])] = max(ends) - task["start"]
+        return out
+
+    @staticmethod
+    def results(data, section, kind):
+        return [h.get("result", {}) for t in data["tasks"] if t["name"].split("|")[:2] == [section, kind]
+                for h in t["hosts"].values()]
+
+    # ---------------------------------------------------------- a, b, c (Ansible)
+    def mount_point(self, name):
+        path = os.path.join(self.work, "mnt", name)
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def shell_scripts(self):
+        img, mnt = self.raw, self.mount_point("a")
+        one = ("set -e\n"
+               "dev=$(losetup -f --show -P %s)\n"
+               "partx -a --nr 2 \"$dev\"\n"
+               "mount -o nodev,nosuid \"${dev}p2\" %s\n"
+               "umount %s\n"
+               "partx -d --nr 2 \"$dev\"\n"
+               "losetup -d \"$dev\"\n" % (img, mnt, mnt))
+        split_mount = ("set -e\n"
+                       "dev=$(losetup -f --show -P %s)\n"
+                       "partx -a --nr 2 \"$dev\"\n"
+                       "mount -o nodev,nosuid \"${dev}p2\" %s\n"
+                       "echo \"$dev\"\n" % (img, mnt))
+        split_unmap = ("set -e\n"
+                       "umount %s\n"
+                       "partx -d --nr 2 '{{ bench_dev.stdout }}'\n"
+                       "losetup -d '{{ bench_dev.stdout }}'\n" % mnt)
+        return one, split_mount, split_unmap
+
+    def bare_fuse_script(self):
+        export = os.path.join(self.work, "c-shell-export.raw")
+        pidfile = os.path.join(self.work, "c-shell-export.pid")
+        self.bare_exports.append((export, pidfile))
+        start = ("set -e\n"
+                 ": > %(e)s\n"
+                 "%(qsd)s --blockdev driver=file,node-name=f,filename=%(img)s "
+                 "--blockdev driver=qcow2,node-name=q,file=f "
+                 "--export type=fuse,id=e,node-name=q,mountpoint=%(e)s,writable=on "
+                 "--daemonize --pidfile %(p)s\n"
+                 "dev=$(losetup -f --show %(e)s)\n"
+                 "until dd if=\"$dev\" of=/dev/null bs=512 count=1 status=none 2>/dev/null; do sleep 0.001; done\n"
+                 "echo \"$dev\"\n" % {"e": export, "p": pidfile, "img": self.qcow, "qsd": QSD})
+        stop = ("set -e\n"
+                "losetup -d '{{ bench_cdev.stdout }}'\n"
+                "kill \"$(cat %(p)s)\"\n"
+                "while grep -qF ' %(e)s ' /proc/self/mountinfo; do sleep 0.001; done\n"
+                "rm -f %(e)s %(p)s\n" % {"e": export, "p": pidfile})
+        return start, stop
+
+    def run_ansible_sections(self):
+        n = self.opts.rounds
+        img, mnt_a, mnt_b = self.raw, self.mount_point("a"), self.mount_point("b")
+        one, split_mount, split_unmap = self.shell_scripts()
+        c_start, c_stop = self.bare_fuse_script()
+
+        def mod(name, **args):
+            return {"name": name, "virt.disk.image_mount": args}
+
+        def shell(name, script, register=None):
+            task = {"name": name, "ansible.builtin.shell": {"cmd": script, "executable": "/bin/bash"},
+                    "changed_when": True}
+            if register:
+                task["register"] = register
+            return task
+
+        tasks = []
+        # a: round 0 is a warm-up (not counted); the order of the three variants rotates
+        units = {
+            "M": lambda r: [mod("a|mod_mount|%d" % r, image=img, path=mnt_a, partition="2"),
+                            mod("a|mod_unmap|%d" % r, image=img, path=mnt_a, state="unmapped")],
+            "S": lambda r: [shell("a|shell|%d" % r, one)],
+            "P": lambda r: [shell("a|shell_mount|%d" % r, split_mount, register="bench_dev"),
+                            shell("a|shell_unmap|%d" % r, split_unmap)],
+        }
+        orders = ["MSP", "SPM", "PMS"]
+        for r in range(n + 1):
+            for u in orders[r % 3]:
+                tasks += units[u](r)
+        # b: no-op re-run against stat, alternating which goes first
+        tasks.append(mod("b|setup|0", image=img, path=mnt_b, partition="2"))
+        for r in range(n + 1):
+            pair = [mod("b|mod_noop|%d" % r, image=img, path=mnt_b, partition="2"),
+                    {"name": "b|stat|%d" % r, "ansible.builtin.stat": {"path": mnt_b}}]
+            tasks += pair if r % 2 == 0 else pair[::-1]
+        tasks.append(mod("b|teardown|0", image=img, path=mnt_b, state="unmapped"))
+        # c at the Ansible level: qcow2 to a usable whole device, and back
+        for r in range(self.opts.c_ansible_rounds + 1):
+            m = [mod("c|mod_map|%d" % r, image=self.qcow, state="mapped", partition="0"),
+                 mod("c|mod_unmap|%d" % r, image=self.qcow, state="unmapped")]
+            s = [shell("c|shell_map|%d" % r, c_start, register="bench_cdev"),
+                 shell("c|shell_unmap|%d" % r, c_stop)]
+            tasks += m + s if r % 2 == 0 else s + m
+        play = [{"name": "virt.disk bench a, b, c", "hosts": "localhost", "gather_facts": False,
+                 "tasks": tasks}]
+        data, _rc, wall = self.playbook("abc", play)
+        self.result["abc_playbook_wall_s"] = wall
+
+        # ---- a
+        d = self.durations(data, "a")
+        rounds = range(1, n + 1)
+        mod_cycle = [d["mod_mount"][r] + d["mod_unmap"][r] for r in rounds
+                     if r in d.get("mod_mount", {}) and r in d.get("mod_unmap", {})]
+        shell_cycle = [d["shell"][r] for r in rounds if r in d.get("shell", {})]
+        split_cycle = [d["shell_mount"][r] + d["shell_unmap"][r] for r in rounds
+                       if r in d.get("shell_mount", {}) and r in d.get("shell_unmap", {})]
+        a = {"what": "raw GPT image, partition 2: image_mount mounted + unmapped (2 tasks) vs the same "
+                     "steps in 1 shell task (and in 2 shell tasks)",
+             "module_cycle_s": summary(mod_cycle), "shell_cycle_s": summary(shell_cycle),
+             "shell_2tasks_cycle_s": summary(split_cycle),
+             "module_mount_s": summary([d["mod_mount"][r] for r in rounds if r in d.get("mod_mount", {})]),
+             "module_unmap_s": summary([d["mod_unmap"][r] for r in rounds if r in d.get("mod_unmap", {})]),
+             "per_round": {"module": mod_cycle, "shell": shell_cycle, "shell_2tasks": split_cycle},
+             "goal_ratio": GOALS["a"]}
+        if mod_cycle and shell_cycle:
+            a["ratio"] = med(mod_cycle) / med(shell_cycle)
+        if mod_cycle and split_cycle:
+            a["ratio_vs_2_shell_tasks"] = med(mod_cycle) / med(split_cycle)
+        for res in self.results(data, "a", "mod_mount"):
+            if not res.get("changed"):
+                self.failures.append("a: a mount task reported no change: %s" % res)
+        self.result["a"] = a
+
+        # ---- b
+        d = self.durations(data, "b")
+        noop = [d["mod_noop"][r] for r in rounds if r in d.get("mod_noop", {})]
+        stat = [d["stat"][r] for r in rounds if r in d.get("stat", {})]
+        b = {"what": "image_mount re-run on a mounted image (no change) vs ansible.builtin.stat on the mount point",
+             "module_noop_s": summary(noop), "stat_s": summary(stat),
+             "per_round": {"module": noop, "stat": stat}, "goal_ratio": GOALS["b"]}
+        if noop and stat:
+            b["ratio"] = med(noop) / med(stat)
+        for res in self.results(data, "b", "mod_noop"):
+            if res.get("changed"):
+                self.failures.append("b: the no-op re-run reported a change: %s" % res)
+        self.result["b"] = b
+
+        # ---- c (Ansible level)
+        d = self.durations(data, "c")
+        cr = range(1, self.opts.c_ansible_rounds + 1)
+        c_mod = [d["mod_map"][r] for r in cr if r in d.get("mod_map", {})]
+        c_sh = [d["shell_map"][r] for r in cr if r in d.get("shell_map", {})]
+        backends = set(res.get("backend") for res in self.results(data, "c", "mod_map"))
+        self.result["c_ansible"] = {
+            "what": "qcow2 to a readable whole device: image_mount state=mapped partition=0 task vs one shell task "
+                    "(qemu-storage-daemon --daemonize, losetup, poll with dd)",
+            "backend": sorted(b for b in backends if b),
+            "module_s": summary(c_mod), "shell_s": summary(c_sh),
+            "module_unmap_s": summary([d["mod_unmap"][r] for r in cr if r in d.get("mod_unmap", {})]),
+            "shell_unmap_s": summary([d["shell_unmap"][r] for r in cr if r in d.get("shell_unmap", {})]),
+            "per_round": {"module": c_mod, "shell": c_sh},
+            "delta_s": (med(c_mod) - med(c_sh)) if c_mod and c_sh else None}
+
+    # ----------------------------------------------------------- c (Python level)
+    def run_module(self, args, timeout=120):
+        """The module run directly; return (wall s, phases dict, parsed result)."""
+        fd, argfile = tempfile.mkstemp(dir=self.work, suffix=".args.json")
+        with os.fdopen(fd, "w") as f:
+            json.dump({"ANSIBLE_MODULE_ARGS": args}, f)
+        times = argfile + ".times"
+        env = dict(os.environ, PYTHONPATH=self.collections, BENCH_MODULE_TIMES=times)
+        argv = [PY, os.path.join(HERE, "run_module.py"), MODULE, argfile]
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=timeout)
+        wall = time.perf_counter() - t0
+        try:
+            res = json.loads(proc.stdout)
+        except ValueError:
+            res = {"failed": True, "msg": "no JSON: %s %s" % (proc.stdout[-500:], proc.stderr[-500:])}
+        phases = {}
+        if os.path.exists(times):
+            with open(times) as f:
+                phases = json.load(f)
+            os.unlink(times)
+        os.unlink(argfile)
+        if res.get("failed"):
+            self.failures.append("module run %s: %s" % (json.dumps(args), res.get("msg")))
+        return wall, phases, res
+
+    def run_null(self):
+        fd, argfile = tempfile.mkstemp(dir=self.work, suffix=".args.json")
+        with os.fdopen(fd, "w") as f:
+            json.dump({"ANSIBLE_MODULE_ARGS": {"image": self.qcow}}, f)
+        times = argfile + ".times"
+        env = dict(os.environ, PYTHONPATH=self.collections, BENCH_MODULE_TIMES=times)
+        t0 = time.perf_counter()
+        subprocess.run([PY, os.path.join(HERE, "run_module.py"), "null_module", argfile], env=env,
+                       stdout=subprocess.DEVNULL, check=True)
+        wall = time.perf_counter() - t0
+        with open(times) as f:
+            phases = json.load(f)
+        os.unlink(times)
+        os.unlink(argfile)
+        return wall, phases
+
+    @staticmethod
+    def readable(dev):
+        try:
+            fd = os.open(dev, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            return len(os.pread(fd, 512, 0)) == 512
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+
+    def poll(self, predicate, timeout=30):
+        deadline = time.monotonic() + timeout
+        interval = 0.001
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise RuntimeError("timed out")
+            time.sleep(interval)
+            interval = min(interval * 2, 0.02)
+
+    @staticmethod
+    def mounted_at(path):
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split()[4] == path for line in f)
+
+    def bare_fuse_start(self, export, pidfile):
+        t0 = time.perf_counter()
+        with open(export, "a"):
+            pass
+        subprocess.run([QSD, "--blockdev", "driver=file,node-name=f,filename=%s" % self.qcow,
+                        "--blockdev", "driver=qcow2,node-name=q,file=f",
+                        "--export", "type=fuse,id=e,node-name=q,mountpoint=%s,writable=on" % export,
+                        "--daemonize", "--pidfile", pidfile], check=True)
+        dev = subprocess.run(["losetup", "-f", "--show", export], check=True, text=True,
+                             stdout=subprocess.PIPE).stdout.strip()
+        self.poll(lambda: self.readable(dev))
+        return time.perf_counter() - t0, dev
+
+    def bare_fuse_stop(self, dev, export, pidfile):
+        t0 = time.perf_counter()
+        subprocess.run(["losetup", "-d", dev], check=True)
+        with open(pidfile) as f:
+            os.kill(int(f.read().strip()), signal.SIGTERM)
+        self.poll(lambda: not self.mounted_at(export))
+        os.unlink(export)
+        if os.path.exists(pidfile):
+            os.unlink(pidfile)
+        return time.perf_counter() - t0
+
+    def free_nbd(self):
+        for name in sorted(os.listdir("/sys/block")):
+            if name.startswith("nbd") and not os.path.exists("/sys/block/%s/pid" % name):
+                with open("/sys/block/%s/size" % name) as f:
+                    if f.read().strip() == "0":
+                        return "/dev/" + name
+        return None
+
+    def bare_nbd_start(self):
+        t0 = time.perf_counter()
+        dev = self.free_nbd()
+        subprocess.run(["qemu-nbd", "-f", "qcow2", "-c", dev, self.qcow], check=True)
+        pid = "/sys/block/%s/pid" % os.path.basename(dev)
+        self.poll(lambda: os.path.exists(pid))
+        return time.perf_counter() - t0, dev
+
+    def bare_nbd_stop(self, dev):
+        t0 = time.perf_counter()
+        subprocess.run(["qemu-nbd", "-d", dev], check=True, stdout=subprocess.DEVNULL)
+        pid = "/sys/block/%s/pid" % os.path.basename(dev)
+        self.poll(lambda: not os.path.exists(pid))
+        return time.perf_counter() - t0
+
+    def run_python_c(self):
+        backends = []
+        if self.result["host"]["nbd"]:
+            backends.append("nbd")
+        if self.result["host"]["fuse"]:
+            backends.append("fuse")
+        out = {"what": "qcow2 to a readable whole device, without Ansible: the module run directly "
+                       "(python bench/run_module.py = python -m ...image_mount ARGS.json, state=mapped, "
+                       "partition=0) vs the bare commands run from Python with subprocess, both timed "
+                       "from start until the device reads", "goal_delta_s": GOALS["c"], "backends": {}}
+        if not backends:
+            out["skipped"] = "neither nbd nor fuse on this host"
+        export = os.path.join(self.work, "c-py-export.raw")
+        pidfile = os.path.join(self.work, "c-py-export.pid")
+        self.bare_exports.append((export, pidfile))
+        null = [self.run_null() for _ in range(self.opts.rounds)]
+        out["null_module_s"] = summary([w for w, _ in null])
+        out["null_module_imports_s"] = summary([p["imports"] for _, p in null])
+        for backend in backends:
+            rec = {"module_s": [], "module_imports_s": [], "module_main_s": [], "bare_s": [],
+                   "module_unmap_s": [], "bare_unmap_s": [], "module_readable": []}
+            args = {"image": self.qcow, "state": "mapped", "partition": "0", "backend": backend}
+            for r in range(self.opts.rounds + 1):
+                order = ("module", "bare") if r % 2 == 0 else ("bare", "module")
+                for who in order:
+                    if who == "module":
+                        wall, phases, res = self.run_module(args)
+                        readable = bool(res.get("device")) and self.readable(res["device"])
+                        uwall, _p, _r = self.run_module({"image": self.qcow, "state": "unmapped"})
+                        if r:
+                            rec["module_s"].append(wall)
+                            rec["module_imports_s"].append(phases.get("imports"))
+                            rec["module_main_s"].append(phases.get("main"))
+                            rec["module_unmap_s"].append(uwall)
+                            rec["module_readable"].append(readable)
+                    else:
+                        if backend == "fuse":
+                            wall, dev = self.bare_fuse_start(export, pidfile)
+                            uwall = self.bare_fuse_stop(dev, export, pidfile)
+                        else:
+                            wall, dev = self.bare_nbd_start()
+                            uwall = self.bare_nbd_stop(dev)
+                        if r:
+                            rec["bare_s"].append(wall)
+                            rec["bare_unmap_s"].append(uwall)
+            if not all(rec["module_readable"]):
+                self.failures.append("c: the device the module returned was not readable right after the run")
+            summ = dict((k, summary(v)) for k, v in rec.items() if k != "module_readable")
+            summ["per_round"] = {"module": rec["module_s"], "bare": rec["bare_s"]}
+            summ["delta_s"] = med(rec["module_s"]) - med(rec["bare_s"])
+            summ["delta_minus_null_module_s"] = summ["delta_s"] - out["null_module_s"]["median"]
+            summ["module_main_minus_bare_s"] = med(rec["module_main_s"]) - med(rec["bare_s"])
+            out["backends"][backend] = summ
+        if not self.result["host"]["nbd"]:
+            out["nbd"] = "not measured: no /sys/block/nbd0 on this host (no nbd in the kernel)"
+        self.result["c"] = out
+
+    # ------------------------------------------------------------------ d
+    def run_parallel(self):
+        n = len(self.d_images)
+        inv = {"all": {"hosts": {}}}
+        for i, img in enumerate(self.d_images):
+            inv["all"]["hosts"]["bench%02d" % i] = {
+                "ansible_connection": "local", "ansible_python_interpreter": PY,
+                "bench_image": img, "bench_path": self.mount_point("d%02d" % i)}
+        path = os.path.join(self.work, "inventory-d.json")
+        with open(path, "w") as f:
+            json.dump(inv, f)
+        play = [{"name": "virt.disk bench d", "hosts": "all", "gather_facts": False, "tasks": [
+            {"name": "d|mount|0", "virt.disk.image_mount": {"image": "{{ bench_image }}", "path": "{{ bench_path }}",
+                                                            "partition": "2"}},
+            {"name": "d|unmap|0", "virt.disk.image_mount": {"image": "{{ bench_image }}", "path": "{{ bench_path }}",
+                                                            "state": "unmapped"}},
+        ]}]
+        out = {"what": "%d raw images, one per host alias of localhost: forks=%d vs forks=1" % (n, n), "images": n}
+        for label, forks in (("parallel", n), ("serial", 1)):
+            data, rc, wall = self.playbook("d-" + label, play, inventory=path, forks=forks)
+            rec = {"forks": forks, "playbook_wall_s": wall, "rc": rc}
+            for task in data["tasks"]:
+                kind = task["name"].split("|")[1]
+                ends = [h["end"] for h in task["hosts"].values() if "end" in h]
+                ok = [h for h in task["hosts"].values() if h.get("status") == "ok"]
+                rec[kind + "_wall_s"] = (max(ends) - task["start"]) if ends else None
+                rec[kind + "_ok"] = len(ok)
+                if kind == "mount":
+                    devices = [h["result"].get("partition_device") for h in ok]
+                    rec["distinct_devices"] = len(set(devices))
+            rec["failed"] = n * 2 - rec.get("mount_ok", 0) - rec.get("unmap_ok", 0)
+            out[label] = rec
+        p, s = out["parallel"], out["serial"]
+        if p.get("mount_wall_s") and s.get("mount_wall_s"):
+            out["speedup_mount"] = s["mount_wall_s"] / p["mount_wall_s"]
+            out["speedup_unmap"] = s["unmap_wall_s"] / p["unmap_wall_s"]
+            out["speedup_total"] = ((s["mount_wall_s"] + s["unmap_wall_s"])
+                                    / (p["mount_wall_s"] + p["unmap_wall_s"]))
+        for label in ("parallel", "serial"):
+            if out[label]["failed"] or out[label].get("distinct_devices") != n:
+                self.failures.append("d: %s run: %d failed tasks, %s distinct devices"
+                                     % (label, out[label]["failed"], out[label].get("distinct_devices")))
+        self.result["d"] = out
+
+    # --------------------------------------------------------- cleanup, leaks
+    def images(self):
+        return [self.raw, self.qcow] + self.d_images
+
+    def module_exports(self):
+        from ansible_collections.virt.disk.plugins.module_utils import fuse, image
+        out = []
+        for img in self.images():
+            if os.path.exists(img):
+                out.append(fuse.export_path(image.inspect(img).key))
+        return out
+
+    def qsd_of_mine(self):
+        found = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    argv = f.read().decode(errors="replace").split("\0")
+                with open("/proc/%s/status" % pid) as f:
+                    zombie = any(line.startswith("State:") and "Z" in line for line in f)
+            except OSError:
+                continue
+            if argv and os.path.basename(argv[0]) == QSD and not zombie and any(self.work in a for a in argv):
+                found.append(int(pid))
+        return found
+
+    def leaks(self):
+        found = []
+        for f in self.images() + self.module_exports() + [e for e, _ in self.bare_exports]:
+            if os.path.exists(f):
+                out = sh(["losetup", "-j", f], check=False).stdout.strip()
+                if out:
+                    found.append("loop: " + out)
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                src = fields[fields.index("-") + 2]
+                if fields[4].startswith(self.work) or src.startswith(self.work):
+                    found.append("mount: %s on %s" % (src, fields[4]))
+        for pid in self.qsd_of_mine():
+            found.append("process: %s pid %d" % (QSD, pid))
+        return found
+
+    def cleanup(self):
+        """Take down whatever of ours is still attached (only after a failure should there be any)."""
+        if not self.leaks():
+            return
+        log("cleaning up what a failed run left")
+        for img in self.images():
+            if os.path.exists(img):
+                self.run_module({"image": img, "state": "unmapped", "timeout": 10})
+        for export, pidfile in self.bare_exports:
+            if os.path.exists(export):
+                for line in sh(["losetup", "-j", export], check=False).stdout.splitlines():
+                    sh(["losetup", "-d", line.split(":")[0]], check=False)
+        for pid in self.qsd_of_mine():
+            os.kill(pid, signal.SIGTERM)
+        time.sleep(0.5)
+        with open("/proc/self/mountinfo") as f:
+            mine = [line.split()[4] for line in f if line.split()[4].startswith(self.work)]
+        for path in sorted(mine, reverse=True):
+            sh(["umount", "--lazy", path], check=False)
+
+    # ------------------------------------------------------------ report
+    def table(self):
+        r = self.result
+        rows = []
+
+        def verdict(ok):
+            return "pass" if ok else "**fail**"
+        a = r.get("a", {})
+        if "ratio" in a:
+            rows.append(("a. mount + unmap cycle, raw GPT image: image_mount (2 tasks) / hand-written commands "
+                         "in 1 shell task", "≤ %.2f×" % GOALS["a"],
+                         "%.2f× (%.0f ms / %.0f ms; vs 2 shell tasks %.2f×)"
+                         % (a["ratio"], 1000 * a["module_cycle_s"]["median"], 1000 * a["shell_cycle_s"]["median"],
+                            a.get("ratio_vs_2_shell_tasks", float("nan"))),
+                         verdict(a["ratio"] <= GOALS["a"])))
+        b = r.get("b", {})
+        if "ratio" in b:
+            rows.append(("b. no-op re-run on a mounted image / `ansible.builtin.stat`", "≤ %.2f×" % GOALS["b"],
+                         "%.2f× (%.0f ms / %.0f ms)" % (b["ratio"], 1000 * b["module_noop_s"]["median"],
+                                                          1000 * b["stat_s"]["median"]),
+                         verdict(b["ratio"] <= GOALS["b"])))
+        c = r.get("c", {})
+        for backend, cb in sorted(c.get("backends", {}).items()):
+            rows.append(("c. qcow2 to a usable device (%s), module run directly vs bare commands" % backend,
+                         "≤ +%d ms" % (1000 * GOALS["c"]),
+                         "+%.0f ms (%.0f ms / %.0f ms; +%.0f ms without the fixed cost of any module run)"
+                         % (1000 * cb["delta_s"], 1000 * cb["module_s"]["median"], 1000 * cb["bare_s"]["median"],
+                            1000 * cb["delta_minus_null_module_s"]),
+                         verdict(cb["delta_s"] <= GOALS["c"])))
+        ca = r.get("c_ansible", {})
+        if ca.get("delta_s") is not None:
+            rows.append(("c. the same through Ansible: image_mount task vs one shell task",
+                         "(reported)", "+%.0f ms (%.0f ms / %.0f ms)"
+                         % (1000 * ca["delta_s"], 1000 * ca["module_s"]["median"], 1000 * ca["shell_s"]["median"]),
+                         "—"))
+        if c.get("nbd"):
+            rows.append(("c. nbd backend", "≤ +%d ms" % (1000 * GOALS["c"]), "not measured: no nbd here", "—"))
+        d = r.get("d", {})
+        if "speedup_total" in d:
+            p, s = d["parallel"], d["serial"]
+            ok = not p["failed"] and not s["failed"] and d["speedup_mount"] >= 1.5
+            rows.append(("d. %d images mounted in parallel (forks=%d) vs one after another, then taken down"
+                         % (d["images"], d["images"]), "no failure, clearly parallel",
+                         "%d failures; mount %.1f s vs %.1f s (%.1f×), teardown %.1f s vs %.1f s (%.1f×)"
+                         % (p["failed"] + s["failed"], p["mount_wall_s"], s["mount_wall_s"], d["speedup_mount"],
+                            p["unmap_wall_s"], s["unmap_wall_s"], d["speedup_unmap"]),
+                         verdict(ok)))
+        lk = r.get("leaks_after")
+        rows.append(("nothing of the bench's images left (loop, mounts, qemu-storage-daemon)", "none",
+                     "none" if not lk else "; ".join(lk), verdict(not lk)))
+        lines = ["| benchmark | goal | measured (median of %d rounds) | result |" % r["rounds"],
+                 "|---|---|---|---|"]
+        lines += ["| %s | %s | %s | %s |" % row for row in rows]
+        host = r["host"]
+        lines.append("")
+        lines.append("Measured by `make bench` on %s, %d CPUs, ansible-core %s, Python %s (%s); load average "
+                     "%.1f at the start, %.1f at the end. Times are per task as Ansible sees them (task start to "
+                     "result), or the wall time of the process for the module run directly; the fixed cost of any "
+                     "module run is an empty AnsibleModule run (%.0f ms here)."
+                     % (host["kernel"], host["cpus"], host.get("ansible_core"), host["python"],
+                        time.strftime("%Y-%m-%d"), host["loadavg_start"][0],
+                        host.get("loadavg_end", [float("nan")])[0],
+                        1000 * (r.get("c", {}).get("null_module_s") or {}).get("median", float("nan"))))
+        return "\n".join(lines) + "\n"
+
+    def chart(self, path):
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        r = self.result
+        fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+        fig.suptitle("virt.disk benchmark (%s, %d CPUs)" % (r["host"]["kernel"], r["host"]["cpus"]))
+
+        def strip(ax, series, title, unit="ms", scale=1000.0):
+            labels = [s[0] for s in series]
+            data = [[v * scale for v in s[1]] for s in series]
+            ax.boxplot(data, showfliers=False, widths=0.5)
+            ax.set_xticks(range(1, len(labels) + 1))
+            ax.set_xticklabels(labels, fontsize=9)
+            for i, vals in enumerate(data, 1):
+                ax.scatter([i + (j % 5 - 2) * 0.04 for j in range(len(vals))], vals, s=9, alpha=0.6)
+                if vals:
+                    ax.annotate("%.0f" % statistics.median(vals), (i + 0.28, statistics.median(vals)), fontsize=8,
+                                va="center")
+            ax.set_ylabel(unit)
+            ax.set_ylim(bottom=0)
+            ax.set_title(title, fontsize=10)
+            ax.grid(axis="y", alpha=0.3)
+
+        a = r.get("a")
+        if a:
+            strip(axes[0][0], [("image_mount\nmounted+unmapped", a["per_round"]["module"]),
+                               ("1 shell task", a["per_round"]["shell"]),
+                               ("2 shell tasks", a["per_round"]["shell_2tasks"])],
+                  "a. mount+unmap cycle, raw image: %.2f× (goal ≤ %.2f×)" % (a.get("ratio", 0), GOALS["a"]))
+        b = r.get("b")
+        if b:
+            strip(axes[0][1], [("image_mount\nno-op", b["per_round"]["module"]), ("stat", b["per_round"]["stat"])],
+                  "b. no-op re-run vs stat: %.2f× (goal ≤ %.2f×)" % (b.get("ratio", 0), GOALS["b"]))
+        c = r.get("c", {})
+        series = []
+        title = "c. qcow2 to a usable device"
+        for backend, cb in sorted(c.get("backends", {}).items()):
+            series += [("module direct\n(%s)" % backend, cb["per_round"]["module"]),
+                       ("bare cmds\n(%s)" % backend, cb["per_round"]["bare"])]
+            title += ": +%.0f ms (goal ≤ +%d ms)" % (1000 * cb["delta_s"], 1000 * GOALS["c"])
+        ca = r.get("c_ansible")
+        n_direct = len(series)
+        if ca and ca.get("per_round"):
+            series += [("image_mount\ntask", ca["per_round"]["module"]), ("shell\ntask", ca["per_round"]["shell"])]
+        if series:
+            strip(axes[1][0], series, title)
+            if 0 < n_direct < len(series):
+                axes[1][0].axvline(n_direct + 0.5, color="black", lw=0.8)
+                top = axes[1][0].get_ylim()[1]
+                axes[1][0].annotate("run directly", (n_direct / 2.0 + 0.5, top * 0.95), ha="center", fontsize=8)
+                axes[1][0].annotate("through Ansible (per task)", ((n_direct + len(series)) / 2.0 + 0.5, top * 0.95),
+                                    ha="center", fontsize=8)
+            if c.get("null_module_s"):
+                axes[1][0].axhline(1000 * c["null_module_s"]["median"], ls="--", lw=0.8, color="grey")
+                axes[1][0].annotate("empty AnsibleModule run", (0.55, 1000 * c["null_module_s"]["median"]),
+                                    fontsize=7, color="grey", va="bottom")
+        d = r.get("d")
+        ax = axes[1][1]
+        if d and "parallel" in d:
+            kinds = ["mount", "unmap"]
+            xs = range(len(kinds))
+            par = [d["parallel"].get(k + "_wall_s") or 0 for k in kinds]
+            ser = [d["serial"].get(k + "_wall_s") or 0 for k in kinds]
+            ax.bar([x - 0.2 for x in xs], ser, width=0.4, label="one after another (forks=1)")
+            ax.bar([x + 0.2 for x in xs], par, width=0.4, label="in parallel (forks=%d)" % d["images"])
+            for x, sv, pv in zip(xs, ser, par):
+                ax.annotate("%.1f s" % sv, (x - 0.2, sv), ha="center", va="bottom", fontsize=8)
+                ax.annotate("%.1f s\n(%.1f×)" % (pv, sv / pv if pv else 0), (x + 0.2, pv), ha="center",
+                            va="bottom", fontsize=8)
+            ax.set_xticks(list(xs))
+            ax.set_xticklabels(["mount %d images" % d["images"], "take them down"])
+            ax.set_ylabel("s (wall)")
+            ax.set_ylim(0, max(ser + par) * 1.2)
+            ax.legend(fontsize=8, loc="upper right")
+            ax.set_title("d. %d images: %d failures, speedup %.1f×"
+                         % (d["images"], d["parallel"]["failed"] + d["serial"]["failed"], d.get("speedup_total", 0)),
+                         fontsize=10)
+            ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+
+    # ------------------------------------------------------------------ main
+    def run(self):
+        t0 = time.monotonic()
+        try:
+            log("work dir %s" % self.work)
+            load = self.result["host"]["loadavg_start"][0]
+            if load > (os.cpu_count() or 1):
+                log("warning: load average %.1f on %d CPUs: other work competes, times will be inflated "
+                    "and noisy (the ratios less so: the rounds are interleaved)" % (load, os.cpu_count()))
+            self.make_images()
+            if "abc" in self.opts.only:
+                self.run_ansible_sections()
+            if "c" in self.opts.only:
+                self.run_python_c()
+            if "d" in self.opts.only:
+                self.run_parallel()
+        except Exception as e:  # report, clean up, and fail below
+            import traceback
+            traceback.print_exc()
+            self.failures.append("bench aborted: %s" % e)
+        finally:
+            self.cleanup()
+            self.result["leaks_after"] = self.leaks()
+        self.result["failures"] = self.failures
+        self.result["host"]["loadavg_end"] = os.getloadavg()
+        self.result["wall_s"] = time.monotonic() - t0
+        with open(os.path.join(self.out, "result.json"), "w") as f:
+            json.dump(self.result, f, indent=1, sort_keys=True)
+        table = self.table()
+        with open(os.path.join(self.out, "table.md"), "w") as f:
+            f.write(table)
+        try:
+            self.chart(os.path.join(self.out, "chart.png"))
+        except Exception as e:  # a missing chart must not hide the numbers
+            self.failures.append("chart: %s" % e)
+        print()
+        print(table)
+        log("result %s, chart %s, %.0f s in all" % (os.path.join(self.out, "result.json"),
+                                                    os.path.join(self.out, "chart.png"), self.result["wall_s"]))
+        if self.result["leaks_after"]:
+            log("LEFT BEHIND: %s" % "; ".join(self.result["leaks_after"]))
+        else:
+            log("nothing of the bench's images left behind (loop devices, mounts, qemu-storage-daemon)")
+            shutil.rmtree(self.work, ignore_errors=True)
+        for failure in self.failures:
+            log("FAILED: %s" % failure)
+        return 1 if self.failures or self.result["leaks_after"] else 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=os.path.join(REPO, "build", "bench"))
+    parser.add_argument("--collections", default=os.path.join(REPO, "build", "bench", "collections"))
+    parser.add_argument("--tmp", default=None, help="parent of the work dir (default: $TMPDIR or /tmp)")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--c-ansible-rounds", type=int, default=10)
+    parser.add_argument("--parallel", type=int, default=32)
+    parser.add_argument("--only", default="abc,c,d", help="comma list of: abc (Ansible a, b, c), c (Python c), d")
+    opts = parser.parse_args()
+    opts.only = opts.only.split(",")
+    os.makedirs(opts.out, exist_ok=True)
+    return Bench(opts).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
