@@ -58,7 +58,7 @@ def check_one_image(img, path, results):
 
 
 def test_sixteen_raw_images_at_once(lab):
-    images = [lab.image("raw") for _ in range(16)]
+    images = [lab.image("raw") for _i in range(16)]
     paths = [lab.path("mnt%d" % i) for i in range(16)]
     results = run_at_once([{"image": img.path, "path": path} for img, path in zip(images, paths)])
 
