@@ -30,10 +30,18 @@ def map_partition(ctx, number):
 
 
 def unmap_partition(ctx, number):
-    ctx.runner.run(["partx", "--delete", "--nr", "%d:%d" % (number, number), ctx.device],
-                   step="remove partition %d of %s" % (number, ctx.device))
+    """Delete one partition; judged by sysfs, since partx can fail on closing a
+    device whose helper died even though the partition is gone."""
+    _delete(ctx, ["--nr", "%d:%d" % (number, number)], lambda: sysfs_partition(ctx, number) is None,
+            "remove partition %d of %s" % (number, ctx.device))
 
 
 def unmap_all(ctx):
     if ctx.sysfs.partitions(ctx.disk):
-        ctx.runner.run(["partx", "--delete", ctx.device], step="remove the partitions of %s" % ctx.device)
+        _delete(ctx, [], lambda: not ctx.sysfs.partitions(ctx.disk), "remove the partitions of %s" % ctx.device)
+
+
+def _delete(ctx, selection, gone, step):
+    rc, out, err = ctx.runner.run(["partx", "--delete"] + selection + [ctx.device], step=step, check=False)
+    if rc != 0 and not gone():
+        raise VirtDiskError("partx --delete exited with %d" % rc, step=step, tool_error=err or out)

@@ -88,16 +88,34 @@ def umount(runner, path):
         raise VirtDiskError("umount exited with %d" % rc, step="unmount %s" % path, tool_error=text)
 
 
-def holders(runner, path):
-    """PIDs and commands that keep a mount busy, as fuser -m sees them."""
+def holders(runner, path, proc_root="/proc"):
+    """"PID (command)" of the processes that keep the filesystem at path busy, from `fuser -m`.
+
+    fuser prints the PIDs on stdout, each followed by access letters (c, e, f,
+    r, m); its table of names goes to stderr only with -v, so names come
+    from /proc/PID/comm.
+    """
     if runner.which("fuser", required=False) is None:
         return None
-    rc, out, err = runner.run(["fuser", "-vm", path], step="find users of %s" % path, check=False)
+    _rc, out, _err = runner.run(["fuser", "-m", path], step="find users of %s" % path, check=False)
+    return format_holders(parse_fuser(out), proc_root) or None
+
+
+def parse_fuser(out):
     pids = []
-    for line in (err + out).splitlines()[1:]:
-        fields = line.split()
-        if len(fields) >= 3 and fields[-2].isdigit():
-            pids.append("%s (%s)" % (fields[-2], fields[-1]))
-        elif len(fields) >= 4 and fields[-3].isdigit():
-            pids.append("%s (%s)" % (fields[-3], fields[-1]))
-    return ", ".join(pids) or None
+    for token in out.split():
+        digits = token.rstrip("cefrm")
+        if digits.isdigit():
+            pids.append(int(digits))
+    return pids
+
+
+def format_holders(pids, proc_root="/proc"):
+    named = []
+    for pid in pids:
+        try:
+            with open(os.path.join(proc_root, str(pid), "comm")) as f:
+                named.append("%d (%s)" % (pid, f.read().strip()))
+        except (IOError, OSError):
+            named.append(str(pid))
+    return ", ".join(named)

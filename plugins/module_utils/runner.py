@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 
 C_LOCALE = {"LC_ALL": "C", "LANG": "C", "LANGUAGE": "C"}
@@ -21,6 +23,7 @@ class Runner(object):
     def __init__(self, module):
         self.module = module
         self._paths = {}
+        ensure_stdin()
 
     def which(self, name, required=True, purpose=None):
         if name not in self._paths:
@@ -46,3 +49,20 @@ class Runner(object):
                 "%s exited with %d" % (" ".join(args), rc), step=step,
                 tool_error=err.strip() or out.strip())
         return rc, out, err
+
+
+def ensure_stdin():
+    """Give this process a stdin if it was started without one.
+
+    Helpers inherit it: a daemon started with fd 0 closed gets the image file
+    as fd 0, and its --daemonize then puts /dev/null over it, so it serves
+    zeros. Opening /dev/null while fd 0 is free makes it fd 0.
+    """
+    try:
+        os.fstat(0)
+    except OSError:
+        fd = os.open(os.devnull, os.O_RDONLY)
+        if fd == 0:
+            os.set_inheritable(fd, True)  # Python opens non-inheritable: exec would close it again
+        else:
+            os.close(fd)

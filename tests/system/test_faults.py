@@ -85,11 +85,6 @@ def test_killed_after_step_then_converges(lab, image_mount, kind, point, then):
 
 # ------------------------------------------------------------------ the qemu helper killed
 
-@pytest.mark.xfail(strict=True, reason=(
-    "module bug: over a dead FUSE export `partx --delete /dev/loopN` removes the partitions (BLKPG) but exits 1 "
-    "('write failed: Input/output error' when closing the device); mapper_partx.unmap_all "
-    "(plugins/module_utils/mapper_partx.py:42) runs it with check=True, so `unmapped` fails after unmounting "
-    "instead of checking sysfs and going on to detach the loop and clean up the stale export"))
 def test_qemu_helper_killed_under_mount(lab, image_mount):
     img = lab.image("qcow2")
     path = lab.path("mnt")
@@ -139,10 +134,6 @@ def test_busy_mount_point(lab, image_mount, kind):
     lab.assert_clean()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "module bug: mounts.holders() (plugins/module_utils/mounts.py:95-103) parses the PIDs out of the table "
-    "`fuser -v` prints on stderr, but psmisc prints the PIDs on stdout ('kernel 1234') and the table without "
-    "them, so the message always ends 'processes using it: unknown'"))
 def test_busy_mount_point_names_the_holders(lab, image_mount):
     img, path, loop, holder, res = busy(lab, image_mount, "raw")
     assert res.failed
@@ -217,10 +208,6 @@ def test_full_disk_then_teardown_and_fsck(lab, image_mount, kind):
 
 # ------------------------------------------------------------------ a launcher that closes stdin
 
-@pytest.mark.xfail(strict=True, reason=(
-    "module bug: qemu-storage-daemon inherits the module's closed stdin; it opens the image as fd 0 and "
-    "--daemonize then dup2()s /dev/null over it, so the export reads zeros (no partition table) and writes "
-    "are lost; fuse.start() (plugins/module_utils/fuse.py) runs the daemon without stdin=/dev/null"))
 def test_qcow2_with_closed_stdin(lab):
     """A module started with fd 0 closed (as some launchers leave it) must still serve the image's bytes."""
     img = lab.image("qcow2")
