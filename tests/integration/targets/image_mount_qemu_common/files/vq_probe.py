@@ -3,7 +3,8 @@
 # their FUSE exports (/run/virt-disk/fuse/<key>.raw, key = file-MAJ-MIN-INO),
 # partition devices, mounts of them, live qemu helpers (qemu-storage-daemon,
 # qemu-nbd, qemu-img) whose arguments name an image or the temporary
-# directory, and what is mounted below the temporary directory.
+# directory or that hold one open, and what is mounted below the temporary
+# directory.
 #
 # usage: python vq_probe.py ROOT [IMAGE...]
 # Prints one JSON document.  Run through ansible.builtin.script.
@@ -96,8 +97,14 @@ def processes():
                 state = line.split()[1]
         if state in ('Z', 'X', ''):
             continue
+        files = []
+        for fd in glob.glob(d + '/fd/*'):
+            try:
+                files.append(os.readlink(fd))
+            except OSError:
+                pass
         found.append({'pid': int(os.path.basename(d)), 'name': os.path.basename(argv[0]),
-                      'state': state, 'argv': argv})
+                      'state': state, 'argv': argv, 'files': sorted(set(files))})
     return sorted(found, key=lambda p: p['pid'])
 
 
@@ -128,7 +135,8 @@ def main():
                                     if m['path'] == root or m['path'].startswith(root + '/')],
               'fuse_exports_mounted': [m['path'] for m in all_mounts if m['path'].startswith(FUSE_DIR + '/')],
               'loops_over_fuse': [lo['name'] for lo in all_loops if lo['backing'].startswith(FUSE_DIR + '/')],
-              'helpers_under_root': [p['pid'] for p in procs if any(root in a for a in p['argv'])]}
+              'helpers_under_root': [p['pid'] for p in procs
+                                     if any(root in a for a in p['argv'] + p['files'])]}
     for image in images:
         real = os.path.realpath(image)
         info = {'image': real, 'exists': os.path.lexists(real), 'key': None, 'export': None,
@@ -157,8 +165,11 @@ def main():
         info['devices'] = [lo['name'] for lo in mine]
         info['part_devices'] = [p['device'] for lo in mine for p in lo['parts']]
         info['mounts'] = [dict(m, device=majmins[m['majmin']]) for m in all_mounts if m['majmin'] in majmins]
+        # a helper naming the image (or its export) in its arguments, or
+        # holding it open
         info['helpers'] = [p for p in procs
-                           if any(real in a or (info['export'] and info['export'] in a) for a in p['argv'])]
+                           if any(real in a or (info['export'] and info['export'] in a) for a in p['argv'])
+                           or real in p['files'] or (info['export'] and info['export'] in p['files'])]
         info['helper_pids'] = [p['pid'] for p in info['helpers']]
         result['images'][image] = info
     print(json.dumps(result, sort_keys=True))
