@@ -21,9 +21,9 @@ export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
 export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 
-TIERS := setup sync sanity lint units integration molecule
+TIERS := setup sync sanity lint units integration system molecule
 
-.PHONY: help setup setup-demo sync sanity lint units integration molecule leaks test \
+.PHONY: help setup setup-demo sync sanity lint units integration system molecule leaks test \
 	demo build changelog clean
 
 help:
@@ -36,6 +36,7 @@ help:
 	@echo "  make lint         ansible-lint, production profile"
 	@echo "  make units        ansible-test units (tests/unit)"
 	@echo "  make integration  ansible-test integration on this host (root, destructive), then the leak check"
+	@echo "  make system       concurrency and fault tests (tests/system, pytest-ansible, real devices), then the leak check"
 	@echo "  make molecule     the molecule scenario extensions/molecule/default on localhost, then the leak check"
 	@echo "  make leaks        the leak check alone (loop devices, mounts, qemu helpers, nbd, dm)"
 	@echo "  make build        ansible-galaxy collection build into build/dist"
@@ -62,6 +63,10 @@ units: sync
 
 integration: sync
 	@hack/integration.sh
+
+system: sync
+	python -m pytest -v -p no:cacheprovider tests/system
+	@hack/check-leaks.sh
 
 molecule: sync
 	molecule test
