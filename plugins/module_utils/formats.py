@@ -94,4 +94,12 @@ def check_integrity(runner, path, fmt):
     rc, out, err = runner.run(["qemu-img", "check", "--force-share", "-f", fmt, path], step=step, check=False)
     if rc not in CHECK_OK:
         raise VirtDiskError("%s image %s is damaged or truncated (qemu-img check exited with %d)" % (fmt, path, rc),
-                            step=step, tool_error=(err.strip() + "\n" + out.strip()).strip())
+                            step=step, tool_error=first_lines((err.strip() + "\n" + out.strip()).strip()))
+
+
+def first_lines(text, count=6):
+    """The first lines of a tool's report (qemu-img check prints one per bad cluster)."""
+    lines = text.splitlines()
+    if len(lines) <= count:
+        return text
+    return "\n".join(lines[:count] + ["... (%d more lines)" % (len(lines) - count)])

@@ -308,3 +308,13 @@ def test_a_daemon_without_its_loop_is_a_broken_attachment(systree, tmp_path, ima
                              status=lambda dev: None, procs=FakeProcs({901: argv}), run_dir=run_dir)
     [att] = obs.attachments
     assert (att.backend, att.device, att.pid, att.read_only, att.broken) == ("fuse", None, 901, True, True)
+
+
+def test_integrity_failure_keeps_only_the_first_lines_of_a_long_report():
+    report = "\n".join("ERROR: counting reference for region %d" % i for i in range(1000))
+    runner = FakeRunner([(["qemu-img", "check"], (2, "", report))])
+    with pytest.raises(VirtDiskError) as e:
+        formats.check_integrity(runner, "/img/t.qcow2", "qcow2")
+    text = str(e.value)
+    assert "region 0" in text and "region 5" in text and "region 6" not in text
+    assert "(994 more lines)" in text
