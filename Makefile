@@ -23,7 +23,7 @@ export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 
 TIERS := setup sync sanity lint units integration system molecule
 
-.PHONY: help setup setup-demo sync sanity lint units integration system molecule leaks test \
+.PHONY: help setup setup-demo sync sanity lint units integration system molecule bench leaks test \
 	demo build changelog clean
 
 help:
@@ -38,6 +38,7 @@ help:
 	@echo "  make integration  ansible-test integration on this host (root, destructive), then the leak check"
 	@echo "  make system       concurrency and fault tests (tests/system, pytest-ansible, real devices), then the leak check"
 	@echo "  make molecule     the molecule scenario extensions/molecule/default on localhost, then the leak check"
+	@echo "  make bench        image_mount against hand-written commands, fuse start-up, 32 in parallel (build/bench/; root, ~2 min)"
 	@echo "  make leaks        the leak check alone (loop devices, mounts, qemu helpers, nbd, dm)"
 	@echo "  make build        ansible-galaxy collection build into build/dist"
 	@echo "  make changelog    lint the changelog fragments"
@@ -67,6 +68,9 @@ integration: sync
 system: sync
 	python -m pytest -v -p no:cacheprovider tests/system
 	@hack/check-leaks.sh
+
+bench:
+	@hack/bench.sh
 
 molecule: sync
 	molecule test
