@@ -107,7 +107,7 @@ def parts_of(dev):
     return parts
 
 
-def settle_dev_nodes(deadline=3.0):
+def settle_dev_nodes(deadline=0.5):
     """devtmpfs removes the node of a deleted partition asynchronously, a
     few milliseconds after sysfs: wait until every /dev/loopNpM node has a
     sysfs entry (or the deadline passes: then the stale nodes are real
