@@ -174,9 +174,29 @@ def _discover(env, image):
                               mountinfo_path=env.mountinfo_path)
 
 
+def _probe(env, image, source, record):
+    """The partition table of source; for an image file, cached in the state
+    record while the file's size, mtime and inode stay the same (every write
+    through any backend changes its mtime), so a no-op re-run starts no tools."""
+    if image.kind != "file":
+        return probe.probe(env.runner, source)
+    try:
+        st = os.stat(image.path)
+    except OSError:
+        return probe.probe(env.runner, source)
+    key = [st.st_ino, st.st_size, st.st_mtime_ns]
+    cached = record.get("probe") or {}
+    if cached.get("key") == key and cached.get("table"):
+        return probe.Table.from_dict(cached["table"])
+    table = probe.probe(env.runner, source)
+    record["probe"] = {"key": key, "table": table.to_dict()}
+    return table
+
+
 def _converge_locked(params, env, image, fmt, backend, sel, check_mode, result):
     state = params["state"]
     record = statefile.load(image.key, env.run_dir)
+    loaded = dict(record)
     holder = {}
     try:
         obs = _discover(env, image)
@@ -188,7 +208,7 @@ def _converge_locked(params, env, image, fmt, backend, sel, check_mode, result):
             if att is None and fmt != "raw":
                 check_image(env.runner, image, fmt, params["allow_backing_file"])
             if att is not None or fmt == "raw":
-                table = probe.probe(env.runner, att.device if att is not None else image.path)
+                table = _probe(env, image, att.device if att is not None else image.path, record)
                 number = selector.resolve(sel, table, image.path)
         want = Want(state, params.get("path"), number, backend, params["partition_mapper"], params.get("fstype"),
                     params["opts"], params["read_only"], backend_explicit=params["backend"] != "auto")
@@ -200,7 +220,7 @@ def _converge_locked(params, env, image, fmt, backend, sel, check_mode, result):
     def resolver(ex):
         """After attaching a qemu image: probe it, select the partition, plan the rest."""
         fresh = _discover(env, image)
-        holder["table"] = probe.probe(env.runner, ex.device)
+        holder["table"] = _probe(env, image, ex.device, record)
         want.number = selector.resolve(sel, holder["table"], image.path)
         return plan(fresh, want, path_info(want.path, fresh.all_mounts))
 
@@ -212,6 +232,8 @@ def _converge_locked(params, env, image, fmt, backend, sel, check_mode, result):
     result["diff"] = {"before": before, "after": dict(before, state=state if state != "absent" else "unmapped")}
     if check_mode or not steps:
         result["actions"] = [s.desc for s in steps] if check_mode else []
+        if not check_mode and record != loaded and obs.attachment is not None:
+            statefile.save(image.key, record, env.run_dir)
         _fill(result, obs, table, number)
         return result
 
@@ -235,12 +257,13 @@ def _converge_locked(params, env, image, fmt, backend, sel, check_mode, result):
     after = _discover(env, image)
     if state in ("unmapped", "absent"):
         statefile.drop(image.key, env.run_dir)
-    elif ex.mapped_with and ex.device:
-        mappers = record.get("mappers") if record.get("device") == ex.device else {}
-        mappers = dict(mappers or {}, **{str(number): ex.mapped_with})
-        statefile.save(image.key, {"device": ex.device, "mappers": mappers}, env.run_dir)
-        _apply_record(after, {"device": ex.device, "mappers": mappers})
     else:
+        if record.get("device") != ex.device:
+            record["mappers"] = {}
+        record["device"] = ex.device
+        if ex.mapped_with:
+            record["mappers"] = dict(record.get("mappers") or {}, **{str(number): ex.mapped_with})
+        statefile.save(image.key, record, env.run_dir)
         _apply_record(after, record)
     result["diff"]["after"] = snapshot(after, number, want.path)
     _fill(result, after, table, number)

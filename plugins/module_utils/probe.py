@@ -35,6 +35,13 @@ class Table(object):
                 return part
         return None
 
+    def to_dict(self):
+        return {"label": self.label, "partitions": self.partitions, "whole": self.whole, "disk_id": self.disk_id}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(data.get("label"), data.get("partitions") or [], data.get("whole"), data.get("disk_id"))
+
 
 def _number_from_node(node, device):
     tail = node[len(device):] if node.startswith(device) else node
