@@ -172,17 +172,15 @@ def plan(obs, want, path_info=None):
 
 
 def current_state(obs, number, path):
-    """The state the image is in, as the ladder names it (for diff and results)."""
+    """The state of the ladder the image is in, for diff and results: mounted if
+    anything of it is mounted, mapped if it is attached, else unmapped. A block
+    device is always there: it counts as mapped only when the selected
+    partition has a node."""
     att = obs.attachment
     if att is None:
         return "unmapped"
-    node = obs.node_of(att, number) if number is not None else None
-    if path and node is not None:
-        top = mounts.top_mount_at(obs.all_mounts, path)
-        if top is not None and top in obs.mounts_of_node(node):
-            return "mounted"
     if obs.mounts:
-        return "attached"
-    if att.backend == "block" and node is None:
-        return "unmapped"  # a block device is always there; without a selected node it counts as unmapped
-    return "mapped" if node is not None else "attached"
+        return "mounted"
+    if att.backend == "block":
+        return "mapped" if number is not None and obs.node_of(att, number) is not None else "unmapped"
+    return "mapped"

@@ -159,7 +159,7 @@ def test_attached_without_the_partition_node_maps_it():
     assert ops(steps) == ["map"]
     assert steps[0].args == {"number": 2, "mapper": "kpartx"}
     assert "/dev/loop0" in steps[0].desc
-    assert current_state(obs, 2, PATH) == "attached"
+    assert current_state(obs, 2, PATH) == "mapped"  # attached: the ladder has no state between
 
 
 # whole device (partition 0)
@@ -243,7 +243,7 @@ def test_other_partition_mounted_at_path_is_replaced():
     assert ops(steps) == ["umount", "mount"]
     assert steps[0].args["source"] == "/dev/loop0p1"
     assert steps[1].args == {"path": PATH, "number": 2}
-    assert current_state(obs, 2, PATH) == "attached"
+    assert current_state(obs, 2, PATH) == "mounted"  # something of the image is mounted
 
 
 def test_other_partition_at_path_with_the_selected_one_unmapped():
@@ -356,7 +356,7 @@ def test_block_backend_ignores_read_only_and_never_attaches():
 def test_current_state_block_mounted():
     obs = observed([block_attachment()], [mline(100, "259:17", PATH, "/dev/sdb1")])
     assert current_state(obs, 1, PATH) == "mounted"
-    assert current_state(obs, 2, PATH) == "attached"
+    assert current_state(obs, 2, PATH) == "mounted"
 
 
 def test_current_state_block_mapped():
@@ -368,17 +368,21 @@ def test_current_state_block_mapped():
 # current_state details
 
 
-def test_current_state_without_number_or_path():
+def test_current_state_is_always_a_state_of_the_ladder():
+    # state unmapped selects no partition: the diff's before must still say mounted
     obs = discovered("mounted")[0]
-    assert current_state(obs, None, None) == "attached"
-    assert current_state(obs, 2, None) == "attached"
+    assert current_state(obs, None, None) == "mounted"
+    assert current_state(obs, None, PATH) == "mounted"
+    assert current_state(obs, 2, None) == "mounted"
     obs = discovered("mapped")[0]
-    assert current_state(obs, None, PATH) == "attached"
+    assert current_state(obs, None, PATH) == "mapped"
+    obs = discovered("unmapped")[0]
+    assert current_state(obs, None, PATH) == "unmapped"
 
 
 def test_current_state_mounted_elsewhere():
     obs = observed([attachment()], [mline(100, "259:1", "/mnt/elsewhere", "/dev/loop0p2")])
-    assert current_state(obs, 2, PATH) == "attached"
+    assert current_state(obs, 2, PATH) == "mounted"
 
 
 # paths as users write them
