@@ -14,13 +14,26 @@ import os
 
 from ansible_collections.virt.disk.plugins.module_utils import discovery, formats, fuse, nbd, probe, selector
 from ansible_collections.virt.disk.plugins.module_utils import image as image_mod
-from ansible_collections.virt.disk.plugins.module_utils import statefile
+from ansible_collections.virt.disk.plugins.module_utils import mountinfo, statefile
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.executor import Env, Executor
 from ansible_collections.virt.disk.plugins.module_utils.locking import RUN_DIR, Lock
 from ansible_collections.virt.disk.plugins.module_utils.planner import PathInfo, Want, current_state, plan
 from ansible_collections.virt.disk.plugins.module_utils.procs import Procs
 from ansible_collections.virt.disk.plugins.module_utils.sysfs import SysFS
+
+
+class Env(object):
+    """The host the executor works on; paths injectable for tests."""
+
+    def __init__(self, runner, sysfs, timeout, procs, run_dir, dev_root="/dev",
+                 mountinfo_path=mountinfo.DEFAULT_PATH):
+        self.runner = runner
+        self.sysfs = sysfs
+        self.timeout = timeout
+        self.procs = procs
+        self.run_dir = run_dir
+        self.dev_root = dev_root
+        self.mountinfo_path = mountinfo_path
 
 
 class ConvergeError(VirtDiskError):
@@ -237,6 +250,10 @@ def _converge_locked(params, env, image, fmt, backend, sel, check_mode, result):
         _fill(result, obs, table, number)
         return result
 
+    # Imported only when there is work to do: a no-op re-run (the common case
+    # under Ansible, which compiles every imported module_utils file each run)
+    # then skips compiling the executor and the partition mappers.
+    from ansible_collections.virt.disk.plugins.module_utils.executor import Executor  # pylint: disable=import-outside-toplevel
     ex = Executor(env, image, want, obs.attachment, fmt=fmt, allow_backing_file=params["allow_backing_file"],
                   resolver=resolver)
     try:

@@ -3,7 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The executor: runs planned steps, checks the kernel after each, and on a
-failure undoes what this run created, in reverse order."""
+failure undoes what this run created, in reverse order.
+
+It works on an Env (converge.Env): runner, sysfs, procs, timeout and paths."""
 
 from __future__ import annotations
 
@@ -12,20 +14,6 @@ import os
 from ansible_collections.virt.disk.plugins.module_utils import fuse, loop, mountinfo, nbd, partmap, partnodes
 from ansible_collections.virt.disk.plugins.module_utils import mounts as mnt
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-
-
-class Env(object):
-    """The host the executor works on; paths injectable for tests."""
-
-    def __init__(self, runner, sysfs, timeout, procs, run_dir, dev_root="/dev",
-                 mountinfo_path=mountinfo.DEFAULT_PATH):
-        self.runner = runner
-        self.sysfs = sysfs
-        self.timeout = timeout
-        self.procs = procs
-        self.run_dir = run_dir
-        self.dev_root = dev_root
-        self.mountinfo_path = mountinfo_path
 
 
 class Executor(object):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.virt.disk.plugins.module_utils import mountinfo
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 
 
