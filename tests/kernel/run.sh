@@ -123,7 +123,7 @@ if [[ ! -f "$kroot/.unpacked" ]]; then
     dpkg -x "$CACHE"/debs/"$kpkg"_*.deb "$kroot" || die "dpkg -x of $kpkg failed"
     moddir=$(find "$kroot" -maxdepth 4 -type d -path "*/lib/modules/$kver" | head -1)
     [[ -f "$vmlinuz" && -n "$moddir" ]] || die "$kpkg has no boot/vmlinuz-$kver or lib/modules/$kver"
-    depmod -b "${moddir%/lib/modules/$kver}" "$kver" || die "depmod for $kver failed"
+    depmod -b "${moddir%/lib/modules/"$kver"}" "$kver" || die "depmod for $kver failed"
     rm -rf "$CACHE/debs"
     touch "$kroot/.unpacked"
     # keep only this kernel (each unpacked kernel is ~400 MB)
