@@ -34,8 +34,19 @@ class Attachment(object):
         self.partscan = partscan
         self.pid = pid
         self.export = export
-        self.nodes = {}
+        self.kernel_nodes = {}  # partitions in sysfs (kernel scan or partx)
+        self.dm_nodes = {}  # device-mapper partition maps (kpartx)
         self.numbers = None
+
+    @property
+    def nodes(self):
+        """One node per partition number, a dm map winning over a kernel partition."""
+        return partnodes.merge(self.kernel_nodes, self.dm_nodes)
+
+    @nodes.setter
+    def nodes(self, value):
+        self.kernel_nodes = dict((k, v) for k, v in value.items() if v.get("mapper") != "kpartx")
+        self.dm_nodes = dict((k, v) for k, v in value.items() if v.get("mapper") == "kpartx")
 
     @property
     def broken(self):
@@ -69,21 +80,27 @@ class Observed(object):
     def mounts_of(self, att):
         if att.device is None:
             return []
-        return mounts.mounts_of(self.mounts, _numbers(att), [n["device"] for n in att.nodes.values()])
+        return mounts.mounts_of(self.mounts, _numbers(att), [n["device"] for n in _all_nodes(att)])
 
-    def node_of(self, att, number):
+    def node_of(self, att, number, mapper="auto"):
+        """The node of partition number on att that serves mapper (0: the whole device)."""
         if number == 0:
             return {"number": 0, "device": att.device, "major": att.numbers[0], "minor": att.numbers[1],
                     "mapper": None}
-        return att.nodes.get(number)
+        return partnodes.pick(att.kernel_nodes, att.dm_nodes, number, mapper)
 
     def mounts_of_node(self, node):
         return mounts.mounts_of(self.mounts, [(node["major"], node["minor"])], [node["device"]])
 
 
+def _all_nodes(att):
+    """Every partition node of att, of both kinds (a number may have a kernel node and a dm map)."""
+    return list(att.kernel_nodes.values()) + list(att.dm_nodes.values())
+
+
 def _numbers(att):
     numbers = [att.numbers] if att.numbers else []
-    numbers += [(n["major"], n["minor"]) for n in att.nodes.values()]
+    numbers += [(n["major"], n["minor"]) for n in _all_nodes(att)]
     return numbers
 
 
@@ -145,8 +162,9 @@ def discover(image, sysfs, mountinfo_path=mountinfo.DEFAULT_PATH, status=loop.ge
         if att.device is None:
             continue
         att.numbers = sysfs.dev_numbers(att.name) or image.rdev
-        att.nodes = partnodes.existing(sysfs, att.name, dev_root)
+        att.kernel_nodes = partnodes.kernel_nodes(sysfs, att.name, dev_root)
+        att.dm_nodes = partnodes.dm_nodes(sysfs, att.name, dev_root)
         numbers += _numbers(att)
-        nodes += [n["device"] for n in att.nodes.values()] + [att.device]
+        nodes += [n["device"] for n in _all_nodes(att)] + [att.device]
     all_mounts = mountinfo.read(mountinfo_path)
     return Observed(image, attachments, mounts.mounts_of(all_mounts, numbers, nodes), all_mounts)

@@ -87,11 +87,14 @@ class Executor(object):
             device = self._attach_loop(export, read_only)
         elif backend == "nbd":
             device, pid = nbd.connect(env.runner, env.sysfs, self.image.path, self.fmt, read_only, env.timeout,
-                                      env.run_dir, env.dev_root)
+                                      env.run_dir, env.procs, env.dev_root)
             self.pid = pid
+
+            def undo():
+                partmap.unmap_all(self._map_context(device))  # maps hold the device: they go first
+                nbd.disconnect(env.runner, env.sysfs, device, env.timeout, env.procs)
             mode = ", read-only" if read_only else ""
-            self._did("connected %s to %s (qemu-nbd pid %d%s)" % (self.image.path, device, pid, mode),
-                      lambda: nbd.disconnect(env.runner, env.sysfs, device, env.timeout, env.procs))
+            self._did("connected %s to %s (qemu-nbd pid %d%s)" % (self.image.path, device, pid, mode), undo)
         else:
             raise VirtDiskError("backend %s cannot attach %s" % (backend, self.image.path), step="attach")
         self.device = device
@@ -142,7 +145,7 @@ class Executor(object):
             return self.node
         if number == 0:
             return {"number": 0, "device": self.device}
-        node = partnodes.existing(self.env.sysfs, os.path.basename(self.device), self.env.dev_root).get(number)
+        node = partmap.find(self._map_context(), number, self.want.mapper)
         if node is None:
             raise VirtDiskError("partition %d of %s has no device" % (number, self.device), step="mount")
         return node

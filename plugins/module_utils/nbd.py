@@ -67,13 +67,14 @@ def connections(sysfs, procs):
         pid = sysfs.nbd_pid(name)
         if pid is None:
             continue
+        pid = procs.tgid(pid)
         argv = procs.argv(pid) or []
         path = served_file(argv) if argv else None
         found.append((name, pid, procs.resolve(pid, path) if path else None, argv))
     return found
 
 
-def connect(runner, sysfs, image_path, fmt, read_only, timeout, run_dir, dev_root="/dev"):
+def connect(runner, sysfs, image_path, fmt, read_only, timeout, run_dir, procs, dev_root="/dev"):
     """Serve image_path on a free nbd device; return (device, pid)."""
     step = "connect %s to an nbd device with qemu-nbd" % image_path
     runner.which(SERVER, purpose="serve qemu images on /dev/nbdN (Debian: qemu-utils, RHEL: qemu-img)")
@@ -97,7 +98,7 @@ def connect(runner, sysfs, image_path, fmt, read_only, timeout, run_dir, dev_roo
             except VirtDiskError:
                 disconnect(runner, sysfs, device, 5)
                 raise
-            return device, pid
+            return device, procs.tgid(pid)
     if errors:
         raise VirtDiskError("qemu-nbd could not connect any free device", step=step, tool_error="; ".join(errors))
     raise VirtDiskError("no free nbd device (all %d in use); load nbd with a larger nbds_max"

@@ -17,35 +17,49 @@ from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskEr
 MAPPERS = {"kernel": mapper_kernel, "partx": mapper_partx, "kpartx": mapper_kpartx}
 
 
+def find(ctx, number, mapper="auto"):
+    """The node of partition number serving mapper, or None."""
+    return partnodes.pick(partnodes.kernel_nodes(ctx.sysfs, ctx.disk, ctx.dev_root),
+                          partnodes.dm_nodes(ctx.sysfs, ctx.disk, ctx.dev_root), number, mapper)
+
+
 def _node_of(ctx, number, mapper):
-    node = partnodes.existing(ctx.sysfs, ctx.disk, ctx.dev_root).get(number)
+    node = find(ctx, number, "kpartx" if mapper == "kpartx" else "kernel")
     if node is None:
-        raise VirtDiskError("partition %d of %s has no device after mapping" % (number, ctx.device),
+        raise VirtDiskError("partition %d of %s has no device after mapping with %s" % (number, ctx.device, mapper),
                             step="map partition %d" % number)
-    if mapper != "kpartx" and node["mapper"] != "kpartx":
-        node["mapper"] = mapper
+    node["mapper"] = mapper
     return node
 
 
 def map_partition(ctx, number, mapper, kernel_wait=0):
     """Map partition number of ctx.device with mapper (or auto).
 
-    Returns (node, mapper_used, node_created). kernel_wait is how long the
-    kernel's own scan may take to show up (nbd scans asynchronously).
+    Returns (node, mapper_used, node_created). An existing node that serves
+    the mapper is reused (mapper_used None); an explicit mapper is honoured
+    even when another mapper's node exists. kernel_wait is how long the
+    kernel's own scan may take to show up (nbd scans asynchronously). If
+    mapping fails half-way, what it made is removed again.
     """
-    node = partnodes.existing(ctx.sysfs, ctx.disk, ctx.dev_root).get(number)
+    node = find(ctx, number, mapper)
     if node is not None:
         return node, None, _ensure(node)
-    if mapper == "auto":
-        used = _map_auto(ctx, number, kernel_wait)
-    else:
-        if mapper == "kernel":
-            mapper_kernel.map_partition(ctx, number, wait=kernel_wait)
+    maps_before = bool(partnodes.dm_nodes(ctx.sysfs, ctx.disk, ctx.dev_root))
+    try:
+        if mapper == "auto":
+            used = _map_auto(ctx, number, kernel_wait)
         else:
-            MAPPERS[mapper].map_partition(ctx, number)
-        used = mapper
-    node = _node_of(ctx, number, used)
-    return node, used, _ensure(node)
+            if mapper == "kernel":
+                mapper_kernel.map_partition(ctx, number, wait=kernel_wait)
+            else:
+                MAPPERS[mapper].map_partition(ctx, number)
+            used = mapper
+        node = _node_of(ctx, number, used)
+        return node, used, _ensure(node)
+    except VirtDiskError:
+        if mapper in ("kpartx", "auto") and not maps_before:
+            mapper_kpartx.unmap_all(ctx)  # kpartx maps every partition at once: take back what it made
+        raise
 
 
 def _map_auto(ctx, number, kernel_wait):
@@ -74,11 +88,11 @@ def _ensure(node):
 
 
 def unmap_partition(ctx, number, mapper):
-    """Undo mapping one partition (rollback of a map step)."""
-    node = partnodes.existing(ctx.sysfs, ctx.disk, ctx.dev_root).get(number)
+    """Undo mapping one partition with mapper (rollback of a map step)."""
+    node = find(ctx, number, "kpartx" if mapper == "kpartx" else "kernel")
     if node is None:
         return
-    if node["mapper"] == "kpartx":
+    if mapper == "kpartx":
         mapper_kpartx.unmap_all(ctx)
     else:
         mapper_partx.unmap_partition(ctx, number)

@@ -39,8 +39,8 @@ def sysfs_partition(ctx, number):
     return None
 
 
-def existing(sysfs, disk, dev_root="/dev"):
-    """{number: node} for every partition device of disk; dm maps win over none."""
+def kernel_nodes(sysfs, disk, dev_root="/dev"):
+    """{number: node} of the partitions in sysfs (the kernel's scan or BLKPG/partx)."""
     nodes = {}
     for part in sysfs.partitions(disk):
         nodes[part["number"]] = {
@@ -51,6 +51,12 @@ def existing(sysfs, disk, dev_root="/dev"):
             "mapper": "kernel",
             "size": part["size"],
         }
+    return nodes
+
+
+def dm_nodes(sysfs, disk, dev_root="/dev"):
+    """{number: node} of the device-mapper partition maps stacked on disk (kpartx, whoever made them)."""
+    nodes = {}
     for dm in sysfs.dm_maps(disk):
         if dm["number"] is None or dm["number"] in nodes:
             continue
@@ -64,6 +70,28 @@ def existing(sysfs, disk, dev_root="/dev"):
             "dm_name": dm["name"],
         }
     return nodes
+
+
+def merge(kernel, dm):
+    """One node per number; a dm map wins, since while maps hold the disk its
+    own partitions cannot be opened exclusively (mounted)."""
+    nodes = dict(kernel)
+    nodes.update(dm)
+    return nodes
+
+
+def pick(kernel, dm, number, mapper="auto"):
+    """The node of partition number that serves mapper (auto: whichever is usable)."""
+    if mapper == "kpartx":
+        return dm.get(number)
+    if mapper in ("kernel", "partx"):
+        return kernel.get(number)
+    return dm.get(number) or kernel.get(number)
+
+
+def existing(sysfs, disk, dev_root="/dev"):
+    """{number: node} for every partition device of disk (dm maps win)."""
+    return merge(kernel_nodes(sysfs, disk, dev_root), dm_nodes(sysfs, disk, dev_root))
 
 
 def ensure_node(path, major, minor):

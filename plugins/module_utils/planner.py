@@ -141,7 +141,7 @@ def plan(obs, want, path_info=None):
                                                              " read-only" if want.read_only else ""),
                           backend=want.backend, read_only=want.read_only))
     else:
-        node = obs.node_of(att, want.number)
+        node = obs.node_of(att, want.number, want.mapper)
     if want.number is None:
         steps.append(Step("resolve", "probe the attached image and select partition %s" % want.selector_text))
         return steps

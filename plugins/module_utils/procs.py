@@ -35,15 +35,23 @@ class Procs(object):
         except OSError:
             return None
 
-    def state(self, pid):
+    def _status(self, pid, field):
         try:
             with open(os.path.join(self.root, str(pid), "status")) as f:
                 for line in f:
-                    if line.startswith("State:"):
+                    if line.startswith(field + ":"):
                         return line.split()[1]
         except (IOError, OSError):
             return None
         return None
+
+    def state(self, pid):
+        return self._status(pid, "State")
+
+    def tgid(self, pid):
+        """The process a thread id belongs to (/sys/block/nbdN/pid names qemu-nbd's thread)."""
+        value = self._status(pid, "Tgid")
+        return int(value) if value and value.isdigit() else pid
 
     def alive(self, pid):
         state = self.state(pid)

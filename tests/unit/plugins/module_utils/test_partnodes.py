@@ -39,7 +39,8 @@ def test_existing_kpartx_maps_under_dev_mapper(systree):
     assert nodes[2]["device"] == "/fake/dev/mapper/loop0p2"
 
 
-def test_existing_kernel_partition_wins_over_dm_map_and_foreign_holders_ignored(systree):
+def test_existing_dm_map_wins_over_kernel_partition_and_foreign_holders_ignored(systree):
+    # while dm maps hold the disk, its own partitions cannot be mounted: the map is the usable node
     systree.loop("loop0", 0, backing="/x.img")
     systree.partition("loop0", 1, 2048, 8192, BLKEXT, 0)
     systree.dm("loop0", 0, "loop0p1", "part1-x")
@@ -47,8 +48,21 @@ def test_existing_kernel_partition_wins_over_dm_map_and_foreign_holders_ignored(
     systree.dm("loop0", 2, "cryptdata", "CRYPT-LUKS2-abc-cryptdata")
     nodes = partnodes.existing(systree.sysfs, "loop0")
     assert sorted(nodes) == [1, 3]
-    assert nodes[1]["mapper"] == "kernel" and nodes[1]["device"] == "/dev/loop0p1"
+    assert nodes[1]["mapper"] == "kpartx" and nodes[1]["device"] == "/dev/mapper/loop0p1"
     assert nodes[3]["mapper"] == "kpartx"
+
+
+def test_pick_honours_an_explicit_mapper(systree):
+    systree.loop("loop0", 0, backing="/x.img")
+    systree.partition("loop0", 1, 2048, 8192, BLKEXT, 0)
+    systree.dm("loop0", 0, "loop0p1", "part1-x")
+    kernel = partnodes.kernel_nodes(systree.sysfs, "loop0")
+    dm = partnodes.dm_nodes(systree.sysfs, "loop0")
+    assert partnodes.pick(kernel, dm, 1, "kernel")["device"] == "/dev/loop0p1"
+    assert partnodes.pick(kernel, dm, 1, "partx")["device"] == "/dev/loop0p1"
+    assert partnodes.pick(kernel, dm, 1, "kpartx")["device"] == "/dev/mapper/loop0p1"
+    assert partnodes.pick(kernel, dm, 1, "auto")["device"] == "/dev/mapper/loop0p1"
+    assert partnodes.pick(kernel, {}, 1, "kpartx") is None
 
 
 def test_existing_nothing(systree):

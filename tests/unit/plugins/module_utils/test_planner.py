@@ -392,3 +392,13 @@ def test_mounted_with_trailing_slash_is_converged_once_normalised():
     # converge() hands the planner os.path.realpath(path), as mountinfo shows resolved paths
     obs, info = discovered("mounted")
     assert plan(obs, Want("mounted", os.path.realpath(PATH + "/"), 2), info) == []
+
+
+def test_an_explicit_mapper_maps_even_when_another_mappers_node_exists():
+    # nbd and loop scan partitions themselves: partition_mapper kpartx must still give a /dev/mapper node
+    obs = observed([attachment()])
+    steps = plan(obs, Want("mapped", None, 2, mapper="kpartx"), NO_PATH)
+    assert ops(steps) == ["map"]
+    assert steps[0].args == {"number": 2, "mapper": "kpartx"}
+    assert plan(obs, Want("mapped", None, 2, mapper="kernel"), NO_PATH) == []
+    assert plan(obs, Want("mapped", None, 2, mapper="auto"), NO_PATH) == []

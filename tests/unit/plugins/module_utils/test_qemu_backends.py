@@ -186,6 +186,16 @@ def _connect_in_sysfs(systree, name, pid):
         f.write("%d\n" % pid)
 
 
+class Threads(object):
+    """/proc's view of thread ids: sysfs names qemu-nbd's thread, the result names its process."""
+
+    def __init__(self, tgids=None):
+        self.tgids = tgids or {}
+
+    def tgid(self, pid):
+        return self.tgids.get(pid, pid)
+
+
 def test_connect_takes_the_first_free_device_and_waits_for_it(systree, tmp_path):
     systree.nbd("nbd0", 0, pid=100)  # busy
     systree.nbd("nbd1", 32)
@@ -195,8 +205,9 @@ def test_connect_takes_the_first_free_device_and_waits_for_it(systree, tmp_path)
         if args[:2] == ["qemu-nbd", "--connect"] and rc == 0:
             _connect_in_sysfs(systree, os.path.basename(args[2]), 4242)
     runner = FakeRunner(on_run=on_run)
-    device, pid = nbd.connect(runner, systree.sysfs, "/img/a.qcow2", "qcow2", True, 2, str(tmp_path))
-    assert (device, pid) == ("/dev/nbd1", 4242)
+    device, pid = nbd.connect(runner, systree.sysfs, "/img/a.qcow2", "qcow2", True, 2, str(tmp_path),
+                              Threads({4242: 4240}))
+    assert (device, pid) == ("/dev/nbd1", 4240)
     call = runner.calls[0]
     assert call[:3] == ["qemu-nbd", "--connect", "/dev/nbd1"]
     assert call[call.index("--format") + 1] == "qcow2"
@@ -212,7 +223,7 @@ def test_connect_moves_on_when_qemu_nbd_loses_a_race(systree, tmp_path):
             _connect_in_sysfs(systree, os.path.basename(args[2]), 77)
     runner = FakeRunner([(["qemu-nbd", "--connect", "/dev/nbd0"], (1, "", "Failed to set NBD socket: busy"))],
                         on_run=on_run)
-    device, pid = nbd.connect(runner, systree.sysfs, "/img/a.qcow2", "qcow2", False, 2, str(tmp_path))
+    device, pid = nbd.connect(runner, systree.sysfs, "/img/a.qcow2", "qcow2", False, 2, str(tmp_path), Threads())
     assert (device, pid) == ("/dev/nbd1", 77)
     assert "--read-only" not in runner.calls[-1]
 
@@ -220,23 +231,24 @@ def test_connect_moves_on_when_qemu_nbd_loses_a_race(systree, tmp_path):
 def test_connect_fails_clearly_when_nothing_is_free(systree, tmp_path):
     systree.nbd("nbd0", 0, pid=1)
     with pytest.raises(VirtDiskError, match="no free nbd device.*nbds_max"):
-        nbd.connect(FakeRunner(), systree.sysfs, "/img/a.qcow2", "qcow2", False, 1, str(tmp_path))
+        nbd.connect(FakeRunner(), systree.sysfs, "/img/a.qcow2", "qcow2", False, 1, str(tmp_path), Threads())
 
 
 def test_connect_times_out_and_disconnects_when_the_device_never_goes_live(systree, tmp_path):
     systree.nbd("nbd0", 0)
     runner = FakeRunner()
     with pytest.raises(VirtDiskError, match="timed out.*nbd0 to be connected"):
-        nbd.connect(runner, systree.sysfs, "/img/a.qcow2", "qcow2", False, 0.05, str(tmp_path))
+        nbd.connect(runner, systree.sysfs, "/img/a.qcow2", "qcow2", False, 0.05, str(tmp_path), Threads())
     assert ["qemu-nbd", "--disconnect", "/dev/nbd0"] in runner.calls
 
 
 # discovery of nbd and fuse attachments --------------------------------------
 
 class FakeProcs(object):
-    def __init__(self, table, cwd="/"):
+    def __init__(self, table, cwd="/", threads=None):
         self.table = table
         self._cwd = cwd
+        self.threads = threads or {}
 
     def argv(self, pid):
         return self.table.get(pid)
@@ -249,6 +261,9 @@ class FakeProcs(object):
 
     def alive(self, pid):
         return pid in self.table
+
+    def tgid(self, pid):
+        return self.threads.get(pid, pid)
 
 
 @pytest.fixture
@@ -268,9 +283,10 @@ def _mountinfo(tmp_path, text=""):
 
 def test_discovers_a_hand_made_qemu_nbd_connection_by_served_file(systree, tmp_path, image_file):
     systree.nbd("nbd0", 0, pid=500)
-    systree.nbd("nbd3", 96, pid=501)
+    systree.nbd("nbd3", 96, pid=503)  # sysfs names the server's thread 503 of process 501
     procs = FakeProcs({500: ["qemu-nbd", "-c", "/dev/nbd0", "/other.qcow2"],
-                       501: ["qemu-nbd", "-c", "/dev/nbd3", "-f", "qcow2", "disk.qcow2"]}, cwd=str(tmp_path))
+                       501: ["qemu-nbd", "-c", "/dev/nbd3", "-f", "qcow2", "disk.qcow2"]}, cwd=str(tmp_path),
+                      threads={503: 501})
     obs = discovery.discover(image_file, systree.sysfs, mountinfo_path=_mountinfo(tmp_path),
                              status=lambda dev: None, procs=procs, run_dir=str(tmp_path / "run"))
     assert [(a.backend, a.device, a.pid) for a in obs.attachments] == [("nbd", "/dev/nbd3", 501)]
