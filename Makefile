@@ -21,9 +21,9 @@ export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
 export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 
-TIERS := setup sync sanity lint units integration system molecule
+TIERS := setup sync sanity lint units integration system molecule kernel
 
-.PHONY: help setup setup-demo sync sanity lint units integration system molecule bench leaks test \
+.PHONY: help setup setup-demo sync sanity lint units integration system molecule kernel test-kernel bench leaks test \
 	demo build changelog clean
 
 help:
@@ -38,6 +38,7 @@ help:
 	@echo "  make integration  ansible-test integration on this host (root, destructive), then the leak check"
 	@echo "  make system       concurrency and fault tests (tests/system, pytest-ansible, real devices), then the leak check"
 	@echo "  make molecule     the molecule scenario extensions/molecule/default on localhost, then the leak check"
+	@echo "  make kernel       the real-kernel tier: nbd, kpartx, kernel scan, the role, molecule in a Debian kernel under QEMU"
 	@echo "  make bench        image_mount against hand-written commands, fuse start-up, 32 in parallel (build/bench/; root, ~2 min)"
 	@echo "  make leaks        the leak check alone (loop devices, mounts, qemu helpers, nbd, dm)"
 	@echo "  make build        ansible-galaxy collection build into build/dist"
@@ -71,6 +72,11 @@ system: sync
 
 bench:
 	@hack/bench.sh
+
+# The real-kernel tier: a Debian kernel under QEMU (virtme-ng) proves nbd,
+# kpartx, kernel partition scanning and module loading (tests/kernel/README.md).
+kernel test-kernel: sync
+	bash tests/kernel/run.sh
 
 molecule: sync
 	molecule test
