@@ -69,7 +69,11 @@ def top_mount_at(mounts, path):
 
 
 def mount(runner, device, path, fstype, opts, read_only):
-    options = [o for o in (opts or "").split(",") if o and o not in ("ro", "rw")]
+    """Mount device at path. read_only forces "ro"; otherwise "ro" in opts is the
+    user's (a read-only mount of a writable device), and "rw" is the default."""
+    given = [o for o in (opts or "").split(",") if o]
+    read_only = read_only or ("ro" in given and "rw" not in given)
+    options = [o for o in given if o not in ("ro", "rw")]
     options.insert(0, "ro" if read_only else "rw")
     args = ["mount"]
     if fstype:

@@ -168,7 +168,7 @@ class FakeRunner(object):
 @pytest.mark.parametrize("opts, read_only, expected", [
     ("nodev,nosuid", False, "rw,nodev,nosuid"),
     ("nodev,nosuid", True, "ro,nodev,nosuid"),
-    ("ro,nodev", False, "rw,nodev"),
+    ("ro,nodev", False, "ro,nodev"),  # the user asked for a read-only mount of a writable device
     ("rw,noatime", True, "ro,noatime"),
     ("", False, "rw"),
     (None, True, "ro"),
