@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Suite: nbd under concurrency (issue 5): runs started at once get distinct
+# devices, and runs on one image serialise to one connection and one mount.
+set -euo pipefail
+cd "$KT_REPO"
+python3 "$KT_BIN/kconcurrent.py"
