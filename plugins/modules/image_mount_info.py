@@ -36,6 +36,14 @@ options:
     description:
       - Report only attachments of this image file (matched by device and inode, so any path to it works).
     type: path
+  kernel_modules:
+    description:
+      - Kernel modules to describe in RV(kernel_modules), for example V(loop), V(nbd) and V(dm_mod).
+      - Read from C(/proc/modules), C(/sys/module), C(/lib/modules/RELEASE/modules.dep) and
+        C(modules.builtin), and the kernel config; nothing is loaded.
+    type: list
+    elements: str
+    default: []
 seealso:
   - module: virt.disk.image_mount
 notes:
@@ -50,6 +58,15 @@ EXAMPLES = r"""
 - name: Show the backends usable here
   ansible.builtin.debug:
     var: info.host.backends
+
+- name: Is nbd loaded, and with which max_part?
+  virt.disk.image_mount_info:
+    kernel_modules: [nbd, loop]
+  register: info
+
+- name: Say so
+  ansible.builtin.debug:
+    msg: "nbd is {{ info.kernel_modules.nbd.state }}, max_part={{ info.kernel_modules.nbd.parameters.max_part | default('-') }}"
 
 - name: Take down every image attached from a file
   virt.disk.image_mount:
@@ -114,6 +131,41 @@ images:
         - {number: 2, device: /dev/loop0p2, size: 48234496, mapper: partx}
       mounts:
         - {path: /mnt/disk, device: /dev/loop0p2, fstype: ext4, read_only: false}
+kernel_modules:
+  description:
+    - Each module named in O(kernel_modules), with what the kernel has of it.
+  returned: always
+  type: dict
+  contains:
+    state:
+      description:
+        - V(loaded) (in C(/proc/modules)), V(builtin) (built into the kernel), V(loadable) (a module file in
+          C(modules.dep), not loaded) or V(missing).
+      type: str
+    config:
+      description: The kernel config value of the module's symbol (V(y), V(m), V(n)), or null when unknown.
+      type: str
+    filename:
+      description: The module file, V((builtin)), or null when there is none.
+      type: str
+    parameters:
+      description: The running parameters from C(/sys/module/NAME/parameters) (empty unless loaded or built in).
+      type: dict
+    refcnt:
+      description: The module's use count when it is loaded, else null.
+      type: int
+    devices_in_use:
+      description: Attached loop devices (for V(loop)) or connected nbd devices (for V(nbd)).
+      type: list
+      elements: str
+  sample:
+    nbd:
+      state: loaded
+      config: m
+      filename: /lib/modules/6.1.0-56-amd64/kernel/drivers/block/nbd.ko
+      parameters: {max_part: "31", nbds_max: "16"}
+      refcnt: 0
+      devices_in_use: []
 host:
   description: What this host can do.
   returned: always
@@ -182,13 +234,15 @@ host:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virt.disk.plugins.module_utils import capabilities, inventory
+from ansible_collections.virt.disk.plugins.module_utils import capabilities, inventory, kmodules
 from ansible_collections.virt.disk.plugins.module_utils.procs import Procs
 from ansible_collections.virt.disk.plugins.module_utils.sysfs import SysFS
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(image=dict(type="path")), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=dict(image=dict(type="path"),
+                                              kernel_modules=dict(type="list", elements="str", default=[])),
+                           supports_check_mode=True)
     sysfs = SysFS()
 
     def which(name):
@@ -196,10 +250,12 @@ def main():
 
     try:
         images = inventory.describe(sysfs, Procs(), image_filter=module.params["image"])
-        host = capabilities.host(sysfs, which)
+        config = capabilities.kernel_config()
+        host = capabilities.host(sysfs, which, config=config)
+        modules = kmodules.describe(sysfs, module.params["kernel_modules"], config=config)
     except (IOError, OSError) as e:
         module.fail_json(msg="cannot read the kernel's state: %s" % e)
-    module.exit_json(changed=False, images=images, host=host)
+    module.exit_json(changed=False, images=images, host=host, kernel_modules=modules)
 
 
 if __name__ == "__main__":
