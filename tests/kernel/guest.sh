@@ -74,8 +74,8 @@ export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
 export ANSIBLE_CALLBACKS_ENABLED=ansible.builtin.junit
 export JUNIT_OUTPUT_DIR=$RESULTS/junit JUNIT_TASK_CLASS=true
-# ansible-test passes on only HOME and PATH of this environment, so Ansible
-# under it puts its remote tmp in ~root/.ansible/tmp (it expands ~root, not
+# A tool that runs Ansible with a cleaned environment (ansible-test passes on
+# only HOME and PATH) gets its remote tmp in ~root/.ansible/tmp (~root, not
 # $HOME), which the guest sees read-only: a tmpfs there (guest only).
 for dir in /root/.ansible/tmp /root/.ansible /root; do
     if [[ -d "$dir" ]]; then
