@@ -16,6 +16,7 @@ from ansible_collections.virt.disk.plugins.module_utils import discovery, format
 from ansible_collections.virt.disk.plugins.module_utils import image as image_mod
 from ansible_collections.virt.disk.plugins.module_utils import mountinfo, statefile
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.imagecache import ImageCache
 from ansible_collections.virt.disk.plugins.module_utils.locking import RUN_DIR, Lock
 from ansible_collections.virt.disk.plugins.module_utils.planner import PathInfo, Want, current_state, plan
 from ansible_collections.virt.disk.plugins.module_utils.procs import Procs
@@ -87,12 +88,19 @@ def choose_backend(image, fmt, wanted, sysfs, runner):
            else "/dev/fuse is missing: load the fuse module"))
 
 
-def check_image(runner, image, fmt, allow_backing_file):
-    """Before a qemu helper opens the image: refuse backing/data files and damaged images."""
+def check_image(runner, image, fmt, allow_backing_file, cache=None):
+    """Before a qemu helper opens the image: refuse backing/data files and damaged images.
+
+    An image file that passed as fmt, with nothing outside itself, and has not
+    changed since (imagecache) is not checked again."""
+    passed = (cache.get("checked") if cache is not None else None) or []
+    if fmt in passed:
+        return
     info = formats.qemu_info(runner, image.path, fmt)
-    formats.check_policy(info, image.path, fmt, allow_backing_file)
+    external = formats.check_policy(info, image.path, fmt, allow_backing_file)
     formats.check_integrity(runner, image.path, fmt)
-    return info
+    if cache is not None and not external:
+        cache.put("checked", sorted(set(passed) | set([fmt])))
 
 
 def path_info(path, all_mounts):
@@ -187,29 +195,21 @@ def _discover(env, image):
                               mountinfo_path=env.mountinfo_path)
 
 
-def _probe(env, image, source, record):
-    """The partition table of source; for an image file, cached in the state
-    record while the file's size, mtime and inode stay the same (every write
-    through any backend changes its mtime), so a no-op re-run starts no tools."""
-    if image.kind != "file":
-        return probe.probe(env.runner, source)
-    try:
-        st = os.stat(image.path)
-    except OSError:
-        return probe.probe(env.runner, source)
-    key = [st.st_ino, st.st_size, st.st_mtime_ns]
-    cached = record.get("probe") or {}
-    if cached.get("key") == key and cached.get("table"):
-        return probe.Table.from_dict(cached["table"])
+def _probe(env, source, cache):
+    """The partition table of source; for an image file, taken from the image
+    cache while the file is unchanged, so a re-run starts no tools."""
+    cached = cache.get("table")
+    if cached:
+        return probe.Table.from_dict(cached)
     table = probe.probe(env.runner, source)
-    record["probe"] = {"key": key, "table": table.to_dict()}
+    cache.put("table", table.to_dict())
     return table
 
 
 def _converge_locked(params, env, image, fmt, backend, sel, check_mode, result):
     state = params["state"]
     record = statefile.load(image.key, env.run_dir)
-    loaded = dict(record)
+    cache = ImageCache(image, env.run_dir)
     holder = {}
     try:
         obs = _discover(env, image)
@@ -219,9 +219,9 @@ def _converge_locked(params, env, image, fmt, backend, sel, check_mode, result):
         att = obs.attachment
         if sel is not None:
             if att is None and fmt != "raw":
-                check_image(env.runner, image, fmt, params["allow_backing_file"])
+                check_image(env.runner, image, fmt, params["allow_backing_file"], cache)
             if att is not None or fmt == "raw":
-                table = _probe(env, image, att.device if att is not None else image.path, record)
+                table = _probe(env, att.device if att is not None else image.path, cache)
                 number = selector.resolve(sel, table, image.path)
         want = Want(state, params.get("path"), number, backend, params["partition_mapper"], params.get("fstype"),
                     params["opts"], params["read_only"], backend_explicit=params["backend"] != "auto")
@@ -233,7 +233,7 @@ def _converge_locked(params, env, image, fmt, backend, sel, check_mode, result):
     def resolver(ex):
         """After attaching a qemu image: probe it, select the partition, plan the rest."""
         fresh = _discover(env, image)
-        holder["table"] = _probe(env, image, ex.device, record)
+        holder["table"] = _probe(env, ex.device, cache)
         want.number = selector.resolve(sel, holder["table"], image.path)
         return plan(fresh, want, path_info(want.path, fresh.all_mounts))
 
@@ -245,8 +245,8 @@ def _converge_locked(params, env, image, fmt, backend, sel, check_mode, result):
     result["diff"] = {"before": before, "after": dict(before, state=state if state != "absent" else "unmapped")}
     if check_mode or not steps:
         result["actions"] = [s.desc for s in steps] if check_mode else []
-        if not check_mode and record != loaded and obs.attachment is not None:
-            statefile.save(image.key, record, env.run_dir)
+        if not check_mode:
+            cache.save()
         _fill(result, obs, table, number)
         return result
 
@@ -268,6 +268,7 @@ def _converge_locked(params, env, image, fmt, backend, sel, check_mode, result):
         raise ConvergeError(VirtDiskError(msg), result)
     result["actions"] = ex.actions
     result["warnings"] = result.get("warnings", []) + ex.warnings + ex.forced
+    cache.save()
     table = holder.get("table", table)
     number = want.number
 
