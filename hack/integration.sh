@@ -22,7 +22,7 @@ rc=0
 run_logged integration ansible-test integration --venv --requirements --python "$CONTROLLER_PYTHON" \
     --allow-destructive --color no "$@" || rc=$?
 
-ran=$(grep -cE '^Running .* integration test role' "$LOG_DIR/integration.log" || true)
+ran=$(grep -cE '^Running .* integration test (role|script)' "$LOG_DIR/integration.log" || true)
 echo "integration: $ran targets run, exit status $rc (log: $LOG_DIR/integration.log)"
 if ((ran == 0)); then
     if is_ci; then
