@@ -363,8 +363,8 @@ class Bench(object):
 
     def drop_image_cache(self, path):
         """Forget what the module learned about an image (virt.disk's image cache), for a cold run."""
-        st = os.stat(path)
-        cache = "/run/virt-disk/cache/file-%d-%d-%d.json" % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+        from ansible_collections.virt.disk.plugins.module_utils import image, imagecache, statefile
+        cache = statefile.path(image.inspect(path).key, kind=imagecache.KIND)
         if os.path.exists(cache):
             os.unlink(cache)
         return cache

@@ -88,18 +88,18 @@ def choose_backend(image, fmt, wanted, sysfs, runner):
            else "/dev/fuse is missing: load the fuse module"))
 
 
-def check_image(runner, image, fmt, allow_backing_file, cache=None):
+def check_image(runner, image, fmt, allow_backing_file, cache):
     """Before a qemu helper opens the image: refuse backing/data files and damaged images.
 
     An image file that passed as fmt, with nothing outside itself, and has not
     changed since (imagecache) is not checked again."""
-    passed = (cache.get("checked") if cache is not None else None) or []
+    passed = cache.get("checked") or []
     if fmt in passed:
         return
     info = formats.qemu_info(runner, image.path, fmt)
     external = formats.check_policy(info, image.path, fmt, allow_backing_file)
     formats.check_integrity(runner, image.path, fmt)
-    if cache is not None and not external:
+    if not external:
         cache.put("checked", sorted(set(passed) | set([fmt])))
 
 

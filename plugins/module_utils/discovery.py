@@ -43,11 +43,6 @@ class Attachment(object):
         """One node per partition number, a dm map winning over a kernel partition."""
         return partnodes.merge(self.kernel_nodes, self.dm_nodes)
 
-    @nodes.setter
-    def nodes(self, value):
-        self.kernel_nodes = dict((k, v) for k, v in value.items() if v.get("mapper") != "kpartx")
-        self.dm_nodes = dict((k, v) for k, v in value.items() if v.get("mapper") == "kpartx")
-
     @property
     def broken(self):
         """A helper-backed attachment that cannot serve: no device, or its helper is gone."""

@@ -17,17 +17,14 @@ unreadable cache means the tools run again.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
+from ansible_collections.virt.disk.plugins.module_utils import statefile
 from ansible_collections.virt.disk.plugins.module_utils.locking import RUN_DIR
 
 SETTLED_NS = 1000000000  # a file untouched this long is not being written right now
-
-
-def _path(key, run_dir):
-    return os.path.join(run_dir, "cache", key + ".json")
+KIND = "cache"  # the statefile store it lives in: /run/virt-disk/cache/<key>.json
 
 
 def stamp(path):
@@ -50,12 +47,8 @@ class ImageCache(object):
         self.dirty = False
         if self.stamp is None:
             return
-        try:
-            with open(_path(self.key, run_dir)) as f:
-                data = json.load(f)
-        except (IOError, OSError, ValueError):
-            return
-        if isinstance(data, dict) and data.get("stamp") == self.stamp:
+        data = statefile.load(self.key, run_dir, KIND)
+        if data.get("stamp") == self.stamp:
             self.data = data
 
     @property
@@ -79,13 +72,5 @@ class ImageCache(object):
         had the file changed since, the next run sees another stamp and reads it again."""
         if not self.dirty:
             return
-        path = _path(self.key, self.run_dir)
-        try:
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            tmp = "%s.%d.tmp" % (path, os.getpid())
-            with open(tmp, "w") as f:
-                json.dump(dict(self.data, stamp=self.stamp), f)
-            os.rename(tmp, path)
-        except (IOError, OSError):
-            pass
+        statefile.save(self.key, dict(self.data, stamp=self.stamp), self.run_dir, KIND)
         self.dirty = False

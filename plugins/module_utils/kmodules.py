@@ -52,13 +52,14 @@ def loaded_modules(root="/"):
 
 def module_files(root="/", release=None):
     """{name: path} of the loadable modules (modules.dep) and the set of built-in ones (modules.builtin)."""
-    base = os.path.join(root, "lib", "modules", release or platform.release())
+    release = release or platform.release()
+    base = os.path.join(root, "lib", "modules", release)
     files = {}
     for line in _read_lines(os.path.join(base, "modules.dep")) or []:
         path = line.split(":", 1)[0].strip()
         name = _module_of(path)
         if name:
-            files[name] = path if os.path.isabs(path) else os.path.join("/lib/modules", release or platform.release(), path)
+            files[name] = path if os.path.isabs(path) else os.path.join("/lib/modules", release, path)
     builtin = set()
     for line in _read_lines(os.path.join(base, "modules.builtin")) or []:
         name = _module_of(line.strip())

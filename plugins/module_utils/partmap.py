@@ -24,7 +24,7 @@ def find(ctx, number, mapper="auto"):
 
 
 def _node_of(ctx, number, mapper):
-    node = find(ctx, number, "kpartx" if mapper == "kpartx" else "kernel")
+    node = find(ctx, number, mapper)
     if node is None:
         raise VirtDiskError("partition %d of %s has no device after mapping with %s" % (number, ctx.device, mapper),
                             step="map partition %d" % number)
@@ -89,7 +89,7 @@ def _ensure(node):
 
 def unmap_partition(ctx, number, mapper):
     """Undo mapping one partition with mapper (rollback of a map step)."""
-    node = find(ctx, number, "kpartx" if mapper == "kpartx" else "kernel")
+    node = find(ctx, number, mapper)
     if node is None:
         return
     if mapper == "kpartx":

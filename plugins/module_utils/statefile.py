@@ -4,7 +4,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """A small record per image under /run/virt-disk/state/ of what the
 collection made that the kernel cannot tell afterwards (which mapper made a
-partition node). Only a hint: losing it never breaks discovery."""
+partition node). Only a hint: losing it never breaks discovery.
+
+The same JSON store, with kind "cache", keeps the image cache
+(imagecache.py) under /run/virt-disk/cache/."""
 
 from __future__ import annotations
 
@@ -14,33 +17,35 @@ import os
 from ansible_collections.virt.disk.plugins.module_utils.locking import RUN_DIR
 
 
-def _path(key, run_dir):
-    return os.path.join(run_dir, "state", key + ".json")
+def path(key, run_dir=RUN_DIR, kind="state"):
+    return os.path.join(run_dir, kind, key + ".json")
 
 
-def load(key, run_dir=RUN_DIR):
+def load(key, run_dir=RUN_DIR, kind="state"):
+    """The dict stored for key, or {} when there is none or it cannot be read."""
     try:
-        with open(_path(key, run_dir)) as f:
+        with open(path(key, run_dir, kind)) as f:
             data = json.load(f)
         return data if isinstance(data, dict) else {}
     except (IOError, OSError, ValueError):
         return {}
 
 
-def save(key, data, run_dir=RUN_DIR):
-    path = _path(key, run_dir)
+def save(key, data, run_dir=RUN_DIR, kind="state"):
+    """Replace what is stored for key (atomically: a reader sees the old or the new)."""
+    target = path(key, run_dir, kind)
     try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        tmp = path + ".tmp"
+        os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+        tmp = target + ".tmp"
         with open(tmp, "w") as f:
             json.dump(data, f)
-        os.rename(tmp, path)
+        os.rename(tmp, target)
     except (IOError, OSError):
         pass
 
 
 def drop(key, run_dir=RUN_DIR):
     try:
-        os.unlink(_path(key, run_dir))
+        os.unlink(path(key, run_dir))
     except OSError:
         pass

@@ -36,8 +36,8 @@ fatal() {
     echo "failed 1" >"$RESULTS/done"
     exit 1
 }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# shellcheck source=tests/kernel/lib.sh
+source "$REPO/tests/kernel/lib.sh"
 
 say "kernel $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ { print $2 / 1024 " MiB" }' /proc/meminfo)"
 
@@ -88,23 +88,20 @@ done
     fatal "no synced collection at $ANSIBLE_COLLECTIONS_PATH (run.sh runs hack/sync.sh)"
 
 # ---------------------------------------------------------------- kernel modules
-module_param() { cat "/sys/module/$1/parameters/$2" 2>/dev/null; }
-is_builtin() { [[ -d "/sys/module/$1" && ! -e "/sys/module/$1/initstate" ]]; }
-
 modprobe nbd max_part=16 nbds_max=16 || fatal "modprobe nbd failed"
 modprobe dm-mod || fatal "modprobe dm-mod failed"
-if is_builtin loop; then
-    say "loop is built into this kernel (max_part=$(module_param loop max_part))"
+if builtin_module loop; then
+    say "loop is built into this kernel (max_part=$(param loop max_part))"
 else
-    if [[ -d /sys/module/loop && "$(module_param loop max_part)" != 15 ]]; then
-        modprobe -r loop || fatal "loop is loaded with max_part=$(module_param loop max_part) and cannot be reloaded"
+    if [[ -d /sys/module/loop && "$(param loop max_part)" != 15 ]]; then
+        modprobe -r loop || fatal "loop is loaded with max_part=$(param loop max_part) and cannot be reloaded"
     fi
     modprobe loop max_part=15 || fatal "modprobe loop failed"
 fi
 {
     echo "kernel: $(uname -r)"
-    echo "nbd: max_part=$(module_param nbd max_part) nbds_max=$(module_param nbd nbds_max)"
-    echo "loop: max_part=$(module_param loop max_part)"
+    echo "nbd: max_part=$(param nbd max_part) nbds_max=$(param nbd nbds_max)"
+    echo "loop: max_part=$(param loop max_part)"
     echo "dm: $(dmsetup version 2>&1 | tr '\n' ' ')"
     echo "tools: $(qemu-nbd --version | head -1); $(kpartx -V 2>&1 | head -1 || true); $(partx --version)"
 } | tee "$RESULTS/kernel.txt"

@@ -5,6 +5,7 @@
 # Output lines are stamped with the guest's clock, to see where time goes.
 set -euo pipefail
 cd "$KT_REPO"
-ansible-playbook tests/kernel/playbooks/image_mount.yml 2>&1 |
-    while IFS= read -r line; do printf '%(%T)T %s\n' -1 "$line"; done
+# shellcheck source=tests/kernel/lib.sh
+source tests/kernel/lib.sh
+ansible-playbook tests/kernel/playbooks/image_mount.yml 2>&1 | stamp
 exit "${PIPESTATUS[0]}"

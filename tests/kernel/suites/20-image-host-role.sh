@@ -13,13 +13,8 @@
 set -uo pipefail
 cd "$KT_REPO" || exit 1
 
-stamp() { while IFS= read -r line; do printf '%(%T)T %s\n' -1 "$line"; done; }
-param() { cat "/sys/module/$1/parameters/$2" 2>/dev/null || echo none; }
-effective_max_part() {  # what the kernel makes of max_part=N: 2^fls(N) - 1
-    local n=$1 shift=0
-    while ((n)); do ((shift += 1, n >>= 1)); done
-    echo $(((1 << shift) - 1))
-}
+# shellcheck source=tests/kernel/lib.sh
+source tests/kernel/lib.sh
 nbd_max_part=$(effective_max_part 16)
 
 # ---------------------------------------------------------------- reload

@@ -24,11 +24,8 @@
 set -uo pipefail
 cd "$KT_REPO" || exit 1
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-stamp() { while IFS= read -r line; do printf '%(%T)T %s\n' -1 "$line"; done; }
-param() { cat "/sys/module/$1/parameters/$2" 2>/dev/null || echo none; }
-loadable() { [[ -e "/sys/module/$1/initstate" || ! -d "/sys/module/$1" ]]; }
+# shellcheck source=tests/kernel/lib.sh
+source tests/kernel/lib.sh
 
 t0=$(now)
 copy=$KT_WORK/collections/ansible_collections/virt/disk
@@ -38,7 +35,7 @@ rsync -a --delete --exclude=/tests/output build/collections/ansible_collections/
 
 role_problems=()
 modprobe -r nbd || role_problems+=("modprobe -r nbd failed")
-if loadable loop; then
+if ! builtin_module loop; then
     modprobe -r loop || role_problems+=("modprobe -r loop failed")
 fi
 [[ ! -d /sys/module/nbd ]] || role_problems+=("nbd still loaded before the role ran")
@@ -63,10 +60,12 @@ done
 # what the role did in converge (its idempotence and verify are molecule steps, checked above)
 role_problems+=("${problems[@]}")
 grep -q '^nbd ' /proc/modules || role_problems+=("nbd is not loaded after the role")
-[[ "$(param nbd max_part)" == 31 ]] || role_problems+=("nbd max_part=$(param nbd max_part), wanted 31 (16)")
+[[ "$(param nbd max_part)" == "$(effective_max_part 16)" ]] ||
+    role_problems+=("nbd max_part=$(param nbd max_part), wanted $(effective_max_part 16) (16)")
 [[ "$(param nbd nbds_max)" == 16 ]] || role_problems+=("nbd nbds_max=$(param nbd nbds_max), wanted 16")
-if loadable loop; then
-    [[ "$(param loop max_part)" == 15 ]] || role_problems+=("loop max_part=$(param loop max_part), wanted 15")
+if ! builtin_module loop; then
+    [[ "$(param loop max_part)" == "$(effective_max_part 15)" ]] ||
+        role_problems+=("loop max_part=$(param loop max_part), wanted $(effective_max_part 15)")
 fi
 grep -Eq 'TASK \[virt.disk.image_host : Load the module with its parameters - nbd\]' "$log" &&
     grep -A1 'Load the module with its parameters - nbd' "$log" | grep -q '^.*changed:' ||

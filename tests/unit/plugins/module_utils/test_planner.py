@@ -42,7 +42,11 @@ def attachment(device="/dev/loop0", numbers=(7, 0), parts=(1, 2), read_only=Fals
     att.numbers = numbers
     disk = att.name
     major = 253 if mapper == "kpartx" else BLKEXT
-    att.nodes = dict((n, node(disk, n, first_minor + i, mapper, major)) for i, n in enumerate(parts))
+    nodes = dict((n, node(disk, n, first_minor + i, mapper, major)) for i, n in enumerate(parts))
+    if mapper == "kpartx":
+        att.dm_nodes = nodes
+    else:
+        att.kernel_nodes = nodes
     return att
 
 
