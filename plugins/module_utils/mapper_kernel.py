@@ -47,9 +47,3 @@ def map_partition(ctx, number, wait=None):
             "use partition_mapper: partx or kpartx" % (number, ctx.device),
             step="map partition %d with the kernel's scan" % number)
     return found
-
-
-def unmap_partition(ctx, number):
-    """Kernel partitions go with the device; one can still be deleted with BLKPG."""
-    ctx.runner.run(["partx", "--delete", "--nr", "%d:%d" % (number, number), ctx.device],
-                   step="remove partition %d of %s" % (number, ctx.device))

@@ -42,6 +42,21 @@ def unmap_all(ctx):
 
 
 def _delete(ctx, selection, gone, step):
-    rc, out, err = ctx.runner.run(["partx", "--delete"] + selection + [ctx.device], step=step, check=False)
-    if rc != 0 and not gone():
-        raise VirtDiskError("partx --delete exited with %d" % rc, step=step, tool_error=err or out)
+    """partx --delete until gone() holds. Right after a partition appears, udev
+    opens it to probe it, and an open partition cannot be deleted (BLKPG says
+    EBUSY, partx only "error deleting partition"): such a holder lets go within
+    moments, so try again until ctx.timeout before failing with partx's error."""
+    failed = {}
+
+    def attempt():
+        rc, out, err = ctx.runner.run(["partx", "--delete"] + selection + [ctx.device], step=step, check=False)
+        if rc == 0 or gone():
+            return True
+        failed.update(rc=rc, error=err or out)
+        return False
+
+    try:
+        poll(attempt, ctx.timeout, "partx --delete to succeed", step=step)
+    except VirtDiskError:
+        raise VirtDiskError("partx --delete exited with %d (still failing after %gs)" % (failed["rc"], ctx.timeout),
+                            step=step, tool_error=failed["error"])
