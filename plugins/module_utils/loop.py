@@ -15,6 +15,7 @@ import fcntl
 import os
 import struct
 
+from ansible_collections.virt.disk.plugins.module_utils import blockdev
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.waits import poll
 
@@ -123,7 +124,7 @@ def detach(runner, device, timeout, sysfs):
 
     if released():
         return  # set to clear itself, the device went with its last user (the unmount)
-    runner.run(["blockdev", "--flushbufs", device], step=step, check=False)
+    blockdev.flush_buffers(device)
     rc, out, err = runner.run(["losetup", "--detach", device], step=step, check=False)
     if rc != 0 and not released():
         raise VirtDiskError("losetup --detach exited with %d" % rc, step=step, tool_error=err or out)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.virt.disk.plugins.module_utils import blockdev
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.locking import Lock
 from ansible_collections.virt.disk.plugins.module_utils.waits import poll
@@ -110,7 +111,7 @@ def disconnect(runner, sysfs, device, timeout, procs=None):
     name = os.path.basename(device)
     step = "disconnect %s" % device
     pid = sysfs.nbd_pid(name)
-    runner.run(["blockdev", "--flushbufs", device], step=step, check=False)
+    blockdev.flush_buffers(device)
     runner.run([SERVER, "--disconnect", device], step=step)
     poll(lambda: sysfs.nbd_pid(name) is None and not sysfs.read_int("block", name, "size"), timeout,
          "%s to be free" % device, step=step)
