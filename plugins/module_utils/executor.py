@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.virt.disk.plugins.module_utils import fuse, loop, mountinfo, nbd, partmap, partnodes
+from ansible_collections.virt.disk.plugins.module_utils import blockdev, fuse, loop, mountinfo, nbd, partmap, partnodes
 from ansible_collections.virt.disk.plugins.module_utils import mounts as mnt
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 
@@ -34,21 +34,26 @@ class Executor(object):
         self.warnings = []
         self.changed_for_good = False
         self._undo = []
+        self._disk = blockdev.DiskLock()  # held from attach until mapping and mounting are done
 
     # running
 
     def run(self, steps):
         queue = list(steps)
-        while queue:
-            step = queue.pop(0)
-            if step.op == "resolve":
-                # the partition table of a qemu image is known only once it is attached
-                queue = self.resolver(self) + queue
-                continue
-            getattr(self, "_do_" + step.op)(**step.args)
+        try:
+            while queue:
+                step = queue.pop(0)
+                if step.op == "resolve":
+                    # the partition table of a qemu image is known only once it is attached
+                    queue = self.resolver(self) + queue
+                    continue
+                getattr(self, "_do_" + step.op)(**step.args)
+        finally:
+            self._disk.release()
 
     def rollback(self):
         """Undo this run's creations, newest first; never raises."""
+        self._disk.release()  # a device held open cannot be detached
         errors = []
         while self._undo:
             desc, undo = self._undo.pop()
@@ -99,6 +104,7 @@ class Executor(object):
             raise VirtDiskError("backend %s cannot attach %s" % (backend, self.image.path), step="attach")
         self.device = device
         self.backend = backend
+        self._disk.hold(device, env.timeout)
 
     def _attach_loop(self, path, read_only):
         device = loop.attach(self.env.runner, path, read_only, self.env.timeout, self.env.sysfs, self.env.dev_root)
@@ -110,6 +116,7 @@ class Executor(object):
         return device
 
     def _do_map(self, number, mapper):
+        self._disk.hold(self.device, self.env.timeout)
         ctx = self._map_context()
         kernel_wait = 0
         if self.backend == "nbd" and nbd.max_part(self.env.sysfs):
@@ -151,6 +158,7 @@ class Executor(object):
         return node
 
     def _do_mount(self, path, number):
+        self._disk.hold(self.device, self.env.timeout)
         node = self._node_for(number)
         device = node["device"]
         mnt.mount(self.env.runner, device, path, self.want.fstype, self.want.opts, self.want.read_only)
@@ -168,6 +176,11 @@ class Executor(object):
 
     def _do_unmap_all(self, device, backend, partx_numbers=()):
         self.backend = backend
+        try:
+            self._disk.hold(device, self.env.timeout)
+        except VirtDiskError as e:
+            # taking down must not stop here: without the lock, partx tries again while udev probes
+            self.warnings.append("removing the partitions of %s without locking it: %s" % (device, e))
         ctx = self._map_context(device)
         if backend == "block":
             partmap.unmap_block(ctx, partx_numbers)
@@ -177,6 +190,7 @@ class Executor(object):
 
     def _do_detach(self, device, backend, pid=None, export=None):
         env = self.env
+        self._disk.release()
         if backend == "nbd":
             nbd.disconnect(env.runner, env.sysfs, device, env.timeout, env.procs)
             self._did("disconnected %s" % device)

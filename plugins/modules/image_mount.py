@@ -145,7 +145,9 @@ notes:
   - Needs root. The tools used are C(losetup), C(blockdev), C(sfdisk), C(blkid), C(partx), C(mount) and
     C(umount) (util-linux), C(kpartx) and C(dmsetup) for device-mapper maps, and C(qemu-img), C(qemu-nbd) and
     C(qemu-storage-daemon) for the qemu formats.
-  - No udev is needed; sysfs and the devices themselves are read directly.
+  - No udev is needed; sysfs and the devices themselves are read directly. Where udev runs, the module holds a
+    BSD lock on the whole disk (systemd's block device locking) while it maps partitions and mounts, so that udev
+    neither probes nor re-reads the partition table under it.
 """
 
 EXAMPLES = r"""

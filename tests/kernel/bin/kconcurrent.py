@@ -89,7 +89,7 @@ def case_distinct(count):
     try:
         results = run_at_once([{"image": img, "path": os.path.join(WORK, "m%d" % i), "backend": "nbd",
                                 "partition": "2"} for i, img in enumerate(images)])
-        failed = [r.get("msg") for r in results if r.get("failed")]
+        failed = ["%s (actions: %s)" % (r.get("msg"), r.get("actions")) for r in results if r.get("failed")]
         assert not failed, "runs failed: %s" % failed
         devices = [r["device"] for r in results]
         assert len(set(devices)) == count, "devices not distinct: %s" % devices
@@ -111,7 +111,7 @@ def case_same(count):
     t0 = time.time()
     try:
         results = run_at_once([{"image": image, "path": path, "backend": "nbd", "partition": "2"}] * count)
-        failed = [r.get("msg") for r in results if r.get("failed")]
+        failed = ["%s (actions: %s)" % (r.get("msg"), r.get("actions")) for r in results if r.get("failed")]
         assert not failed, "runs failed: %s" % failed
         changed = [r for r in results if r["changed"]]
         assert len(changed) == 1, "%d runs reported a change" % len(changed)
