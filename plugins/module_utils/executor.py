@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.virt.disk.plugins.module_utils import blockdev, fuse, loop, mountinfo, nbd, partmap, partnodes
+from ansible_collections.virt.disk.plugins.module_utils import fuse, loop, mountinfo, nbd, partmap, partnodes
 from ansible_collections.virt.disk.plugins.module_utils import mounts as mnt
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.locking import DiskLock
 
 
 class Executor(object):
@@ -34,7 +35,7 @@ class Executor(object):
         self.warnings = []
         self.changed_for_good = False
         self._undo = []
-        self._disk = blockdev.DiskLock()  # held from attach until mapping and mounting are done
+        self._disk = DiskLock()  # held from attach until mapping and mounting are done
 
     # running
 

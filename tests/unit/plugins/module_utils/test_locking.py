@@ -14,7 +14,7 @@ import time
 import pytest
 
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.locking import Lock
+from ansible_collections.virt.disk.plugins.module_utils.locking import DiskLock, Lock
 
 KEY = "file-8-1-1000"
 
@@ -96,3 +96,41 @@ def test_lock_dir_cannot_be_created(tmp_path):
     blocker.write_text("a file where the run dir should be")
     with pytest.raises(VirtDiskError, match="cannot create the lock file .*: Not a directory"):
         Lock(KEY, 0.05, "/srv/a.img", run_dir=str(blocker)).acquire()
+
+
+def test_disk_lock_keeps_others_out_until_released(tmp_path):
+    disk = tmp_path / "loop0"
+    disk.write_bytes(b"")
+    ours, theirs = DiskLock(), DiskLock()
+    ours.hold(str(disk), 1)
+    ours.hold(str(disk), 1)  # held already: nothing to do
+    with pytest.raises(VirtDiskError) as e:
+        theirs.hold(str(disk), 0.05)
+    assert "udev or a partitioning tool holds it" in e.value.msg
+    assert e.value.step == "lock %s against udev" % disk
+    ours.release()
+    theirs.hold(str(disk), 1)
+    assert theirs.device == str(disk)
+    theirs.release()
+    assert theirs.device is None
+
+
+def test_disk_lock_moves_to_another_device_and_ignores_none(tmp_path):
+    first, second = tmp_path / "loop0", tmp_path / "loop1"
+    first.write_bytes(b"")
+    second.write_bytes(b"")
+    lock = DiskLock()
+    lock.hold(str(first), 1)
+    lock.hold(str(second), 1)
+    other = DiskLock()
+    other.hold(str(first), 0.05)  # the first was let go
+    lock.hold(None, 1)
+    assert lock.device == str(second)
+    lock.release()
+    other.release()
+
+
+def test_disk_lock_on_a_missing_device_names_it(tmp_path):
+    with pytest.raises(VirtDiskError) as e:
+        DiskLock().hold(str(tmp_path / "nbd9"), 1)
+    assert "cannot open %s: No such file or directory" % (tmp_path / "nbd9") in e.value.msg
