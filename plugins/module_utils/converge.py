@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.virt.disk.plugins.module_utils import discovery, formats, fuse, nbd, probe, selector
+from ansible_collections.virt.disk.plugins.module_utils import discovery, formats, fuse, nbd, selector
 from ansible_collections.virt.disk.plugins.module_utils import image as image_mod
 from ansible_collections.virt.disk.plugins.module_utils import mountinfo, statefile
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.imagecache import ImageCache
 from ansible_collections.virt.disk.plugins.module_utils.locking import RUN_DIR, Lock
+from ansible_collections.virt.disk.plugins.module_utils.parttable import Table
 from ansible_collections.virt.disk.plugins.module_utils.planner import PathInfo, Want, current_state, plan
 from ansible_collections.virt.disk.plugins.module_utils.procs import Procs
 from ansible_collections.virt.disk.plugins.module_utils.sysfs import SysFS
@@ -200,7 +201,9 @@ def _probe(env, source, cache):
     cache while the file is unchanged, so a re-run starts no tools."""
     cached = cache.get("table")
     if cached:
-        return probe.Table.from_dict(cached)
+        return Table.from_dict(cached)
+    # Imported only on a cache miss, so a no-op re-run does not compile it (see the executor below).
+    from ansible_collections.virt.disk.plugins.module_utils import probe  # pylint: disable=import-outside-toplevel
     table = probe.probe(env.runner, source)
     cache.put("table", table.to_dict())
     return table
@@ -252,7 +255,8 @@ def _converge_locked(params, env, image, fmt, backend, sel, check_mode, result):
 
     # Imported only when there is work to do: a no-op re-run (the common case
     # under Ansible, which compiles every imported module_utils file each run)
-    # then skips compiling the executor and the partition mappers.
+    # then skips compiling the executor, the backends' attach and detach halves
+    # (loop_attach, nbd_connect, fuse_export), mounts and the partition mappers.
     from ansible_collections.virt.disk.plugins.module_utils.executor import Executor  # pylint: disable=import-outside-toplevel
     ex = Executor(env, image, want, obs.attachment, fmt=fmt, allow_backing_file=params["allow_backing_file"],
                   resolver=resolver)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.virt.disk.plugins.module_utils import fuse, loop, mountinfo, mounts, nbd, partnodes
+from ansible_collections.virt.disk.plugins.module_utils import fuse, loop, mountinfo, nbd, partnodes
 from ansible_collections.virt.disk.plugins.module_utils.locking import RUN_DIR
 from ansible_collections.virt.disk.plugins.module_utils.procs import Procs, same_file
 
@@ -75,7 +75,7 @@ class Observed(object):
     def mounts_of(self, att):
         if att.device is None:
             return []
-        return mounts.mounts_of(self.mounts, _numbers(att), [n["device"] for n in _all_nodes(att)])
+        return mountinfo.mounts_of(self.mounts, _numbers(att), [n["device"] for n in _all_nodes(att)])
 
     def node_of(self, att, number, mapper="auto"):
         """The node of partition number on att that serves mapper (0: the whole device)."""
@@ -85,7 +85,7 @@ class Observed(object):
         return partnodes.pick(att.kernel_nodes, att.dm_nodes, number, mapper)
 
     def mounts_of_node(self, node):
-        return mounts.mounts_of(self.mounts, [(node["major"], node["minor"])], [node["device"]])
+        return mountinfo.mounts_of(self.mounts, [(node["major"], node["minor"])], [node["device"]])
 
 
 def _all_nodes(att):
@@ -162,4 +162,4 @@ def discover(image, sysfs, mountinfo_path=mountinfo.DEFAULT_PATH, status=loop.ge
         numbers += _numbers(att)
         nodes += [n["device"] for n in _all_nodes(att)] + [att.device]
     all_mounts = mountinfo.read(mountinfo_path)
-    return Observed(image, attachments, mounts.mounts_of(all_mounts, numbers, nodes), all_mounts)
+    return Observed(image, attachments, mountinfo.mounts_of(all_mounts, numbers, nodes), all_mounts)

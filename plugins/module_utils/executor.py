@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.virt.disk.plugins.module_utils import fuse, loop, mountinfo, nbd, partmap, partnodes
+from ansible_collections.virt.disk.plugins.module_utils import fuse_export, loop_attach, mountinfo, nbd, nbd_connect
+from ansible_collections.virt.disk.plugins.module_utils import partmap, partnodes
 from ansible_collections.virt.disk.plugins.module_utils import mounts as mnt
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.locking import DiskLock
@@ -83,22 +84,22 @@ class Executor(object):
         if backend == "loop":
             device = self._attach_loop(self.image.path, read_only)
         elif backend == "fuse":
-            pid, export = fuse.start(env.runner, self.image.path, self.fmt, self.image.key, read_only,
-                                     self.allow_backing_file, env.timeout, env.procs, env.mountinfo_path,
-                                     env.run_dir)
+            pid, export = fuse_export.start(env.runner, self.image.path, self.fmt, self.image.key, read_only,
+                                            self.allow_backing_file, env.timeout, env.procs, env.mountinfo_path,
+                                            env.run_dir)
             self.pid = pid
             self._did("exported %s as %s through FUSE (qemu-storage-daemon pid %d%s)"
                       % (self.image.path, export, pid, ", read-only" if read_only else ""),
-                      lambda: fuse.stop(env.runner, pid, export, env.timeout, env.procs, env.mountinfo_path))
+                      lambda: fuse_export.stop(env.runner, pid, export, env.timeout, env.procs, env.mountinfo_path))
             device = self._attach_loop(export, read_only)
         elif backend == "nbd":
-            device, pid = nbd.connect(env.runner, env.sysfs, self.image.path, self.fmt, read_only, env.timeout,
-                                      env.run_dir, env.procs, env.dev_root)
+            device, pid = nbd_connect.connect(env.runner, env.sysfs, self.image.path, self.fmt, read_only,
+                                              env.timeout, env.run_dir, env.procs, env.dev_root)
             self.pid = pid
 
             def undo():
                 partmap.unmap_all(self._map_context(device))  # maps hold the device: they go first
-                nbd.disconnect(env.runner, env.sysfs, device, env.timeout, env.procs)
+                nbd_connect.disconnect(env.runner, env.sysfs, device, env.timeout, env.procs)
             mode = ", read-only" if read_only else ""
             self._did("connected %s to %s (qemu-nbd pid %d%s)" % (self.image.path, device, pid, mode), undo)
         else:
@@ -108,11 +109,11 @@ class Executor(object):
         self._disk.hold(device, env.timeout)
 
     def _attach_loop(self, path, read_only):
-        device = loop.attach(self.env.runner, path, read_only, self.env.timeout, self.env.sysfs, self.env.dev_root)
+        device = loop_attach.attach(self.env.runner, path, read_only, self.env.timeout, self.env.sysfs, self.env.dev_root)
 
         def undo():
             partmap.unmap_all(self._map_context(device))
-            loop.detach(self.env.runner, device, self.env.timeout, self.env.sysfs)
+            loop_attach.detach(self.env.runner, device, self.env.timeout, self.env.sysfs)
         self._did("attached %s as %s%s" % (path, device, " (read-only)" if read_only else ""), undo)
         return device
 
@@ -167,7 +168,7 @@ class Executor(object):
         def undo():
             mnt.umount(self.env.runner, path)
         self._did("mounted %s at %s%s" % (device, path, " read-only" if self.want.read_only else ""), undo)
-        if mnt.top_mount_at(mountinfo.read(self.env.mountinfo_path), path) is None:
+        if mountinfo.top_mount_at(mountinfo.read(self.env.mountinfo_path), path) is None:
             raise VirtDiskError("mount reported success but nothing is mounted at %s" % path,
                                 step="mount %s at %s" % (device, path))
 
@@ -193,14 +194,14 @@ class Executor(object):
         env = self.env
         self._disk.release()
         if backend == "nbd":
-            nbd.disconnect(env.runner, env.sysfs, device, env.timeout, env.procs)
+            nbd_connect.disconnect(env.runner, env.sysfs, device, env.timeout, env.procs)
             self._did("disconnected %s" % device)
             return
         if device is not None:
-            loop.detach(env.runner, device, env.timeout, env.sysfs)
+            loop_attach.detach(env.runner, device, env.timeout, env.sysfs)
             self._did("detached %s" % device)
         if backend == "fuse":
-            forced = fuse.stop(env.runner, pid, export, env.timeout, env.procs, env.mountinfo_path)
+            forced = fuse_export.stop(env.runner, pid, export, env.timeout, env.procs, env.mountinfo_path)
             if forced:
                 what = "qemu-storage-daemon of %s was gone or did not stop; its export %s was cleaned up by force" \
                     % (self.image.path, export)

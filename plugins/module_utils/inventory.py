@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.virt.disk.plugins.module_utils import fuse, mountinfo, mounts, nbd, partnodes, statefile
+from ansible_collections.virt.disk.plugins.module_utils import fuse, mountinfo, nbd, partnodes, statefile
 from ansible_collections.virt.disk.plugins.module_utils.locking import RUN_DIR
 
 DELETED = " (deleted)"
@@ -72,8 +72,8 @@ def describe(sysfs, procs, mountinfo_path=mountinfo.DEFAULT_PATH, dev_root="/dev
             _apply_record(att, nodes, run_dir)
             dev_numbers = sysfs.dev_numbers(name)
             numbers = ([dev_numbers] if dev_numbers else []) + [(n["major"], n["minor"]) for n in nodes.values()]
-        found = mounts.mounts_of(all_mounts, numbers, [n["device"] for n in nodes.values()] +
-                                 ([att["device"]] if att["device"] else []))
+        found = mountinfo.mounts_of(all_mounts, numbers, [n["device"] for n in nodes.values()] +
+                                    ([att["device"]] if att["device"] else []))
         mappers = sorted(set(n["mapper"] for n in nodes.values()))
         att.update({
             "mapper": mappers[0] if len(mappers) == 1 else (mappers or None),

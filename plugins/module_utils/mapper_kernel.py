@@ -10,7 +10,7 @@ lacks it); nbd needs the module's max_part. The kernel creates /dev/DISKpN.
 
 from __future__ import annotations
 
-from ansible_collections.virt.disk.plugins.module_utils import loop
+from ansible_collections.virt.disk.plugins.module_utils import loop_attach
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.partnodes import sysfs_partition
 from ansible_collections.virt.disk.plugins.module_utils.waits import poll
@@ -23,7 +23,7 @@ def rescan(ctx):
     step = "scan the partition table of %s" % ctx.device
     if ctx.loop and not (ctx.sysfs.loop_info(ctx.disk) or {}).get("partscan"):
         try:
-            loop.set_partscan(ctx.device)
+            loop_attach.set_partscan(ctx.device)
         except OSError as e:
             raise VirtDiskError("cannot enable partition scanning: %s" % e.strerror, step=step)
         return

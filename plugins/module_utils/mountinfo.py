@@ -2,7 +2,9 @@
 # Copyright: virt.disk contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Parsing /proc/self/mountinfo (path injectable, escapes handled)."""
+"""The mount table: parsing /proc/self/mountinfo (path injectable, escapes
+handled), and questions about it (the mounts of given devices, the order to
+unmount them in, the mount visible at a path)."""
 
 from __future__ import annotations
 
@@ -82,3 +84,60 @@ def is_below(path, top):
 
 def depth(path):
     return len([p for p in os.path.normpath(path).split("/") if p])
+
+
+def mounts_of(mounts, numbers, nodes=()):
+    """Mounts whose device is one of numbers ((major, minor) pairs).
+
+    Filesystems with anonymous device numbers (btrfs) are matched by their
+    source node instead.
+    """
+    numbers = set(numbers)
+    nodes = set(nodes)
+    found = []
+    for m in mounts:
+        if (m.major, m.minor) in numbers:
+            found.append(m)
+        elif m.source in nodes:
+            found.append(m)
+        elif m.major == 0 and m.source.startswith("/dev/"):
+            try:
+                rdev = os.stat(m.source).st_rdev
+            except OSError:
+                continue
+            if (os.major(rdev), os.minor(rdev)) in numbers:
+                found.append(m)
+    return found
+
+
+def teardown_order(mounts, ours):
+    """Mounts to unmount to take ours down: ours and every mount stacked on or
+    beneath them in the mount tree (by parent id), deepest in the tree first,
+    later mounts before earlier ones."""
+    by_id = dict((m.mount_id, m) for m in mounts)
+    ours_ids = set(m.mount_id for m in ours)
+    order = dict((m.mount_id, i) for i, m in enumerate(mounts))
+
+    def ancestry(m):
+        chain = []
+        while m is not None and m not in chain:
+            chain.append(m)
+            m = by_id.get(m.parent_id)
+        return chain
+
+    chosen = []
+    for m in mounts:
+        chain = ancestry(m)
+        if any(a.mount_id in ours_ids for a in chain):
+            chosen.append((len(chain), m))
+    chosen.sort(key=lambda pair: (-pair[0], -order[pair[1].mount_id]))
+    return [m for _depth, m in chosen]
+
+
+def top_mount_at(mounts, path):
+    """The mount visible at path (the last one mounted there), or None."""
+    found = None
+    for m in mounts:
+        if m.path == path:
+            found = m
+    return found

@@ -2,70 +2,16 @@
 # Copyright: virt.disk contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Mounting and unmounting, and finding the mounts of an image's devices."""
+"""Mounting and unmounting (mount(8), umount(8)), and naming what keeps a mount busy.
+
+Finding the mounts of an image's devices is a question about the mount
+table, answered in mountinfo.py."""
 
 from __future__ import annotations
 
 import os
 
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-
-
-def mounts_of(mounts, numbers, nodes=()):
-    """Mounts whose device is one of numbers ((major, minor) pairs).
-
-    Filesystems with anonymous device numbers (btrfs) are matched by their
-    source node instead.
-    """
-    numbers = set(numbers)
-    nodes = set(nodes)
-    found = []
-    for m in mounts:
-        if (m.major, m.minor) in numbers:
-            found.append(m)
-        elif m.source in nodes:
-            found.append(m)
-        elif m.major == 0 and m.source.startswith("/dev/"):
-            try:
-                rdev = os.stat(m.source).st_rdev
-            except OSError:
-                continue
-            if (os.major(rdev), os.minor(rdev)) in numbers:
-                found.append(m)
-    return found
-
-
-def teardown_order(mounts, ours):
-    """Mounts to unmount to take ours down: ours and every mount stacked on or
-    beneath them in the mount tree (by parent id), deepest in the tree first,
-    later mounts before earlier ones."""
-    by_id = dict((m.mount_id, m) for m in mounts)
-    ours_ids = set(m.mount_id for m in ours)
-    order = dict((m.mount_id, i) for i, m in enumerate(mounts))
-
-    def ancestry(m):
-        chain = []
-        while m is not None and m not in chain:
-            chain.append(m)
-            m = by_id.get(m.parent_id)
-        return chain
-
-    chosen = []
-    for m in mounts:
-        chain = ancestry(m)
-        if any(a.mount_id in ours_ids for a in chain):
-            chosen.append((len(chain), m))
-    chosen.sort(key=lambda pair: (-pair[0], -order[pair[1].mount_id]))
-    return [m for _depth, m in chosen]
-
-
-def top_mount_at(mounts, path):
-    """The mount visible at path (the last one mounted there), or None."""
-    found = None
-    for m in mounts:
-        if m.path == path:
-            found = m
-    return found
 
 
 def mount(runner, device, path, fstype, opts, read_only):

@@ -10,7 +10,7 @@ cover every pair of states. The steps are executed in order by the executor.
 
 from __future__ import annotations
 
-from ansible_collections.virt.disk.plugins.module_utils import mounts
+from ansible_collections.virt.disk.plugins.module_utils import mountinfo
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 
 STATES = ("mounted", "mapped", "unmapped", "absent")
@@ -55,7 +55,7 @@ class Step(object):
 
 def _unmount(obs, ours, done):
     steps = []
-    for m in mounts.teardown_order(obs.all_mounts, ours):
+    for m in mountinfo.teardown_order(obs.all_mounts, ours):
         if m.mount_id in done:
             continue
         done.add(m.mount_id)
@@ -152,7 +152,7 @@ def plan(obs, want, path_info=None):
     if want.state == "mapped":
         return steps
 
-    top = mounts.top_mount_at(obs.all_mounts, want.path)
+    top = mountinfo.top_mount_at(obs.all_mounts, want.path)
     if top is not None:
         if node is not None and top in obs.mounts_of_node(node):
             return steps

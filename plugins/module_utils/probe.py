@@ -6,7 +6,8 @@
 
 The table is read with `sfdisk --json`, each filesystem with `blkid -p` at the
 partition's offset, so a raw image file or block device is probed before it
-is attached and nothing depends on udev. Sizes and starts are in bytes.
+is attached and nothing depends on udev. Sizes and starts are in bytes. What a
+probe found is a parttable.Table.
 """
 
 from __future__ import annotations
@@ -15,32 +16,10 @@ import json
 import re
 
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.parttable import Table
 
 DOS_EXTENDED = ("0x5", "0xf", "0x85")
 _NO_TABLE = re.compile(r"does not contain a recognized partition table", re.I)
-
-
-class Table(object):
-    """A probed disk: its label ("gpt", "dos" or None) and partitions."""
-
-    def __init__(self, label, partitions, whole=None, disk_id=None):
-        self.label = label
-        self.partitions = partitions
-        self.whole = whole or {}
-        self.disk_id = disk_id
-
-    def get(self, number):
-        for part in self.partitions:
-            if part["number"] == number:
-                return part
-        return None
-
-    def to_dict(self):
-        return {"label": self.label, "partitions": self.partitions, "whole": self.whole, "disk_id": self.disk_id}
-
-    @classmethod
-    def from_dict(cls, data):
-        return cls(data.get("label"), data.get("partitions") or [], data.get("whole"), data.get("disk_id"))
 
 
 def _number_from_node(node, device):
@@ -172,33 +151,3 @@ def probe(runner, source):
             continue
         part.update(_fs_fields(probe_filesystem(runner, source, part["start"], part["size"])))
     return table
-
-
-def describe(table):
-    """One line listing what a probe saw, for error messages."""
-    if table is None:
-        return "nothing (the image could not be probed)"
-    if table.label is None:
-        whole = table.whole
-        return "no partition table; whole device: %s" % _describe_fs(whole)
-    if not table.partitions:
-        return "an empty %s partition table" % table.label
-    return "; ".join(
-        "%d (%s, %s)" % (p["number"], human_size(p["size"]), _describe_fs(p)) for p in table.partitions)
-
-
-def _describe_fs(fields):
-    text = fields.get("fstype") or "no filesystem"
-    if fields.get("label"):
-        text += ", label %s" % fields["label"]
-    if fields.get("partlabel"):
-        text += ", partlabel %s" % fields["partlabel"]
-    return text
-
-
-def human_size(size):
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return ("%d %s" % (size, unit)) if size == int(size) else ("%.1f %s" % (size, unit))
-        size = size / 1024.0
-    return str(size)

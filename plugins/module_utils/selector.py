@@ -13,7 +13,7 @@ from __future__ import annotations
 import platform
 
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.probe import describe
+from ansible_collections.virt.disk.plugins.module_utils.parttable import describe
 
 WHOLE = 0
 KEYS = {"LABEL": "label", "UUID": "uuid", "PARTLABEL": "partlabel", "PARTUUID": "partuuid"}

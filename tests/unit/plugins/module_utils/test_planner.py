@@ -10,11 +10,10 @@ import os
 
 import pytest
 
-from ansible_collections.virt.disk.plugins.module_utils import mounts as mounts_mod
 from ansible_collections.virt.disk.plugins.module_utils.discovery import Attachment, Observed
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.image import Image
-from ansible_collections.virt.disk.plugins.module_utils.mountinfo import parse
+from ansible_collections.virt.disk.plugins.module_utils.mountinfo import mounts_of, parse
 from ansible_collections.virt.disk.plugins.module_utils.planner import PathInfo, Want, current_state, plan
 
 BLKEXT = 259
@@ -58,7 +57,7 @@ def observed(attachments, lines=()):
         numbers.append(att.numbers)
         numbers += [(n["major"], n["minor"]) for n in att.nodes.values()]
         nodes += [n["device"] for n in att.nodes.values()] + [att.device]
-    return Observed(IMAGE, attachments, mounts_mod.mounts_of(all_mounts, numbers, nodes), all_mounts)
+    return Observed(IMAGE, attachments, mounts_of(all_mounts, numbers, nodes), all_mounts)
 
 
 def mline(mount_id, dev, path, source, parent=22, fstype="ext4"):

@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from ansible_collections.virt.disk.plugins.module_utils import probe
+from ansible_collections.virt.disk.plugins.module_utils import parttable, probe
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
@@ -116,7 +116,7 @@ def test_empty_gpt():
     text = '{"partitiontable": {"label": "gpt", "id": "X", "device": "/dev/loop0", "unit": "sectors"}}'
     table = probe.parse_sfdisk_json(text, "/dev/loop0")
     assert (table.label, table.partitions) == ("gpt", [])
-    assert probe.describe(table) == "an empty gpt partition table"
+    assert parttable.describe(table) == "an empty gpt partition table"
 
 
 # parse_blkid_export
@@ -182,14 +182,14 @@ def test_probe_whole_disk_filesystem_without_table():
                            "usage": "other"}
     blkid = runner.calls[1]
     assert "-O" not in blkid and blkid[-1] == "/srv/images/whole.img"
-    assert probe.describe(table) == "no partition table; whole device: swap, label swp"
+    assert parttable.describe(table) == "no partition table; whole device: swap, label swp"
 
 
 def test_probe_blank_disk():
     table = probe.probe(FakeRunner((1, "", NO_TABLE), {}), "/srv/images/whole.img")
     assert table.label is None
     assert table.whole == {"fstype": None, "label": None, "uuid": None, "usage": None}
-    assert probe.describe(table) == "no partition table; whole device: no filesystem"
+    assert parttable.describe(table) == "no partition table; whole device: no filesystem"
 
 
 def test_probe_sfdisk_failure_names_the_tool_error():
@@ -236,13 +236,13 @@ def test_probe_non_ascii_label():
 def test_describe_lists_partitions():
     runner = FakeRunner((0, fixture("sfdisk-gpt-disk2.json"), ""), {1 * MIB: "swap"})
     table = probe.probe(runner, "/srv/images/disk2")
-    assert probe.describe(table) == ("1 (4 MiB, swap, label swp, partlabel EFI System); "
-                                     "2 (8 MiB, no filesystem, partlabel root x86-64)")
-    assert probe.describe(None) == "nothing (the image could not be probed)"
+    assert parttable.describe(table) == ("1 (4 MiB, swap, label swp, partlabel EFI System); "
+                                         "2 (8 MiB, no filesystem, partlabel root x86-64)")
+    assert parttable.describe(None) == "nothing (the image could not be probed)"
 
 
 @pytest.mark.parametrize("size, text", [(0, "0 B"), (1023, "1023 B"), (1024, "1 KiB"), (1536, "1.5 KiB"),
                                         (4 * MIB, "4 MiB"), (3 << 30, "3 GiB"), (5 << 40, "5 TiB"),
                                         (2048 << 40, "2048 TiB")])
 def test_human_size(size, text):
-    assert probe.human_size(size) == text
+    assert parttable.human_size(size) == text

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from ansible_collections.virt.disk.plugins.module_utils import discovery, formats, fuse, nbd
+from ansible_collections.virt.disk.plugins.module_utils import discovery, formats, fuse, nbd, nbd_connect
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.image import Image
 
@@ -175,7 +175,7 @@ def test_free_means_no_pid_no_size_no_holders(systree):
     systree.nbd("nbd2", 64)
     systree.dm("nbd2", 0, "nbd2p1", "part1-x")
     sysfs = systree.sysfs
-    assert [nbd.is_free(sysfs, n) for n in ("nbd0", "nbd1", "nbd2")] == [False, True, False]
+    assert [nbd_connect.is_free(sysfs, n) for n in ("nbd0", "nbd1", "nbd2")] == [False, True, False]
 
 
 def _connect_in_sysfs(systree, name, pid):
@@ -205,8 +205,8 @@ def test_connect_takes_the_first_free_device_and_waits_for_it(systree, tmp_path)
         if args[:2] == ["qemu-nbd", "--connect"] and rc == 0:
             _connect_in_sysfs(systree, os.path.basename(args[2]), 4242)
     runner = FakeRunner(on_run=on_run)
-    device, pid = nbd.connect(runner, systree.sysfs, "/img/a.qcow2", "qcow2", True, 2, str(tmp_path),
-                              Threads({4242: 4240}))
+    device, pid = nbd_connect.connect(runner, systree.sysfs, "/img/a.qcow2", "qcow2", True, 2, str(tmp_path),
+                                      Threads({4242: 4240}))
     assert (device, pid) == ("/dev/nbd1", 4240)
     call = runner.calls[0]
     assert call[:3] == ["qemu-nbd", "--connect", "/dev/nbd1"]
@@ -223,7 +223,8 @@ def test_connect_moves_on_when_qemu_nbd_loses_a_race(systree, tmp_path):
             _connect_in_sysfs(systree, os.path.basename(args[2]), 77)
     runner = FakeRunner([(["qemu-nbd", "--connect", "/dev/nbd0"], (1, "", "Failed to set NBD socket: busy"))],
                         on_run=on_run)
-    device, pid = nbd.connect(runner, systree.sysfs, "/img/a.qcow2", "qcow2", False, 2, str(tmp_path), Threads())
+    device, pid = nbd_connect.connect(runner, systree.sysfs, "/img/a.qcow2", "qcow2", False, 2, str(tmp_path),
+                                      Threads())
     assert (device, pid) == ("/dev/nbd1", 77)
     assert "--read-only" not in runner.calls[-1]
 
@@ -231,14 +232,14 @@ def test_connect_moves_on_when_qemu_nbd_loses_a_race(systree, tmp_path):
 def test_connect_fails_clearly_when_nothing_is_free(systree, tmp_path):
     systree.nbd("nbd0", 0, pid=1)
     with pytest.raises(VirtDiskError, match="no free nbd device.*nbds_max"):
-        nbd.connect(FakeRunner(), systree.sysfs, "/img/a.qcow2", "qcow2", False, 1, str(tmp_path), Threads())
+        nbd_connect.connect(FakeRunner(), systree.sysfs, "/img/a.qcow2", "qcow2", False, 1, str(tmp_path), Threads())
 
 
 def test_connect_times_out_and_disconnects_when_the_device_never_goes_live(systree, tmp_path):
     systree.nbd("nbd0", 0)
     runner = FakeRunner()
     with pytest.raises(VirtDiskError, match="timed out.*nbd0 to be connected"):
-        nbd.connect(runner, systree.sysfs, "/img/a.qcow2", "qcow2", False, 0.05, str(tmp_path), Threads())
+        nbd_connect.connect(runner, systree.sysfs, "/img/a.qcow2", "qcow2", False, 0.05, str(tmp_path), Threads())
     assert ["qemu-nbd", "--disconnect", "/dev/nbd0"] in runner.calls
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.virt.disk.plugins.module_utils import selector
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.probe import Table
+from ansible_collections.virt.disk.plugins.module_utils.parttable import Table
 
 MIB = 1 << 20
 IMG = "/srv/images/disk.img"
