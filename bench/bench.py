@@ -69,6 +69,12 @@ def summary(values):
             "p90": values[min(len(values) - 1, int(round(0.9 * (len(values) - 1))))]}
 
 
+def rotate(items, r):
+    """items turned left by r places, so that each goes first in turn over the rounds."""
+    r %= len(items)
+    return items[r:] + items[:r]
+
+
 def sh(args, check=True, **kw):
     return subprocess.run(args, check=check, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
@@ -177,6 +183,11 @@ class Bench(object):
         return out
 
     @staticmethod
+    def per_round(d, rounds, *kinds):
+        """Per round, the seconds of the tasks of kinds added up, for rounds in which all of them ran."""
+        return [sum(d[k][r] for k in kinds) for r in rounds if all(r in d.get(k, {}) for k in kinds)]
+
+    @staticmethod
     def results(data, section, kind):
         return [h.get("result", {}) for t in data["tasks"] if t["name"].split("|")[:2] == [section, kind]
                 for h in t["hosts"].values()]
@@ -245,7 +256,7 @@ class Bench(object):
             return task
 
         tasks = []
-        # a: round 0 is a warm-up (not counted); the order of the three variants rotates
+        # a: round 0 is a warm-up (not counted); the order of the four variants rotates
         units = {
             "M": lambda r: [mod("a|mod_mount|%d" % r, image=img, path=mnt_a, partition="2"),
                             mod("a|mod_unmap|%d" % r, image=img, path=mnt_a, state="unmapped")],
@@ -256,17 +267,16 @@ class Bench(object):
             "N": lambda r: [{"name": "a|null_1|%d" % r, "null_module": {"image": img}},
                             {"name": "a|null_2|%d" % r, "null_module": {"image": img}}],
         }
-        orders = ["MSPN", "SPNM", "PNMS", "NMSP"]
         for r in range(n + 1):
-            for u in orders[r % len(orders)]:
+            for u in rotate("MSPN", r):
                 tasks += units[u](r)
-        # b: no-op re-run against stat, alternating which goes first
+        # b: no-op re-run against stat and an empty module, each going first in turn
         tasks.append(mod("b|setup|0", image=img, path=mnt_b, partition="2"))
         for r in range(n + 1):
             trio = [mod("b|mod_noop|%d" % r, image=img, path=mnt_b, partition="2"),
                     {"name": "b|stat|%d" % r, "ansible.builtin.stat": {"path": mnt_b}},
                     {"name": "b|null|%d" % r, "null_module": {"image": img}}]
-            tasks += trio[r % 3:] + trio[:r % 3]
+            tasks += rotate(trio, r)
         tasks.append(mod("b|teardown|0", image=img, path=mnt_b, state="unmapped"))
         # c at the Ansible level: qcow2 to a usable whole device, and back
         for r in range(self.opts.c_ansible_rounds + 1):
@@ -277,7 +287,8 @@ class Bench(object):
                  mod("c|mod_unmap_cold|%d" % r, image=self.qcow, state="unmapped")]
             s = [shell("c|shell_map|%d" % r, c_start, register="bench_cdev"),
                  shell("c|shell_unmap|%d" % r, c_stop)]
-            tasks += m + s if r % 2 == 0 else s + m
+            first, second = rotate([m, s], r)
+            tasks += first + second
         play = [{"name": "virt.disk bench a, b, c", "hosts": "localhost", "gather_facts": False,
                  "tasks": tasks}]
         data, _rc, wall = self.playbook("abc", play)
@@ -286,20 +297,17 @@ class Bench(object):
         # ---- a
         d = self.durations(data, "a")
         rounds = range(1, n + 1)
-        mod_cycle = [d["mod_mount"][r] + d["mod_unmap"][r] for r in rounds
-                     if r in d.get("mod_mount", {}) and r in d.get("mod_unmap", {})]
-        shell_cycle = [d["shell"][r] for r in rounds if r in d.get("shell", {})]
-        split_cycle = [d["shell_mount"][r] + d["shell_unmap"][r] for r in rounds
-                       if r in d.get("shell_mount", {}) and r in d.get("shell_unmap", {})]
-        null_cycle = [d["null_1"][r] + d["null_2"][r] for r in rounds
-                      if r in d.get("null_1", {}) and r in d.get("null_2", {})]
+        mod_cycle = self.per_round(d, rounds, "mod_mount", "mod_unmap")
+        shell_cycle = self.per_round(d, rounds, "shell")
+        split_cycle = self.per_round(d, rounds, "shell_mount", "shell_unmap")
+        null_cycle = self.per_round(d, rounds, "null_1", "null_2")
         a = {"what": "raw GPT image, partition 2: image_mount mounted + unmapped (2 tasks) vs the same "
                      "steps in 1 shell task (and in 2 shell tasks)",
              "module_cycle_s": summary(mod_cycle), "shell_cycle_s": summary(shell_cycle),
              "shell_2tasks_cycle_s": summary(split_cycle),
              "null_2tasks_s": summary(null_cycle),
-             "module_mount_s": summary([d["mod_mount"][r] for r in rounds if r in d.get("mod_mount", {})]),
-             "module_unmap_s": summary([d["mod_unmap"][r] for r in rounds if r in d.get("mod_unmap", {})]),
+             "module_mount_s": summary(self.per_round(d, rounds, "mod_mount")),
+             "module_unmap_s": summary(self.per_round(d, rounds, "mod_unmap")),
              "per_round": {"module": mod_cycle, "shell": shell_cycle, "shell_2tasks": split_cycle,
                            "null_2tasks": null_cycle},
              "goal_ratio": GOALS["a"]}
@@ -317,9 +325,9 @@ class Bench(object):
 
         # ---- b
         d = self.durations(data, "b")
-        noop = [d["mod_noop"][r] for r in rounds if r in d.get("mod_noop", {})]
-        stat = [d["stat"][r] for r in rounds if r in d.get("stat", {})]
-        null = [d["null"][r] for r in rounds if r in d.get("null", {})]
+        noop = self.per_round(d, rounds, "mod_noop")
+        stat = self.per_round(d, rounds, "stat")
+        null = self.per_round(d, rounds, "null")
         b = {"what": "image_mount re-run on a mounted image (no change) vs ansible.builtin.stat on the mount point",
              "module_noop_s": summary(noop), "stat_s": summary(stat), "null_s": summary(null),
              "per_round": {"module": noop, "stat": stat, "null": null}, "goal_ratio": GOALS["b"]}
@@ -335,17 +343,17 @@ class Bench(object):
         # ---- c (Ansible level)
         d = self.durations(data, "c")
         cr = range(1, self.opts.c_ansible_rounds + 1)
-        c_mod = [d["mod_map"][r] for r in cr if r in d.get("mod_map", {})]
-        c_sh = [d["shell_map"][r] for r in cr if r in d.get("shell_map", {})]
-        c_cold = [d["mod_map_cold"][r] for r in cr if r in d.get("mod_map_cold", {})]
+        c_mod = self.per_round(d, cr, "mod_map")
+        c_sh = self.per_round(d, cr, "shell_map")
+        c_cold = self.per_round(d, cr, "mod_map_cold")
         backends = set(res.get("backend") for res in self.results(data, "c", "mod_map"))
         self.result["c_ansible"] = {
             "what": "qcow2 to a readable whole device: image_mount state=mapped partition=0 task vs one shell task "
                     "(qemu-storage-daemon --daemonize, losetup, poll with dd)",
             "backend": sorted(b for b in backends if b),
             "module_s": summary(c_mod), "shell_s": summary(c_sh),
-            "module_unmap_s": summary([d["mod_unmap"][r] for r in cr if r in d.get("mod_unmap", {})]),
-            "shell_unmap_s": summary([d["shell_unmap"][r] for r in cr if r in d.get("shell_unmap", {})]),
+            "module_unmap_s": summary(self.per_round(d, cr, "mod_unmap")),
+            "shell_unmap_s": summary(self.per_round(d, cr, "shell_unmap")),
             "module_cold_s": summary(c_cold),
             "per_round": {"module": c_mod, "shell": c_sh, "module_cold": c_cold},
             "delta_s": (med(c_mod) - med(c_sh)) if c_mod and c_sh else None,
