@@ -234,6 +234,8 @@ host:
 
 from ansible.module_utils.basic import AnsibleModule
 
+# Before the other module_utils: it makes them compile once, not twice, from the module zip.
+from ansible_collections.virt.disk.plugins.module_utils import compile_once  # pylint: disable=unused-import
 from ansible_collections.virt.disk.plugins.module_utils import capabilities, inventory, kmodules
 from ansible_collections.virt.disk.plugins.module_utils.procs import Procs
 from ansible_collections.virt.disk.plugins.module_utils.sysfs import SysFS

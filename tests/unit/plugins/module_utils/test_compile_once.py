@@ -1,0 +1,110 @@
+# -*- coding: utf-8 -*-
+# Copyright: virt.disk contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""compile_once against real zip archives imported through zipimport, as
+Ansible imports a module's module_utils."""
+
+from __future__ import annotations
+
+import collections
+import importlib
+import os
+import sys
+import uuid
+import zipfile
+import zipimport
+
+import pytest
+
+from ansible_collections.virt.disk.plugins.module_utils import compile_once
+
+
+@pytest.fixture
+def compiles(monkeypatch):
+    """zipimport's compiles per file name, starting from zipimport as Python
+    ships it (importing compile_once wrapped it); restored afterwards."""
+    seen = collections.Counter()
+    original = zipimport._compile_source
+
+    def counting(pathname, source):
+        seen[os.path.basename(pathname)] += 1
+        return original(pathname, source)
+
+    monkeypatch.setattr(zipimport, "_compile_source", counting)
+    current = zipimport._get_module_code
+    monkeypatch.setattr(zipimport, "_get_module_code", getattr(current, "original", current))
+    return seen
+
+
+@pytest.fixture
+def archive(tmp_path, monkeypatch):
+    """A zip on sys.path holding a fresh package; returns (package name, zip path, add(name, source))."""
+    package = "zpkg_%s" % uuid.uuid4().hex
+    path = str(tmp_path / "payload.zip")
+    files = {"%s/__init__.py" % package: ""}
+
+    def add(name, source):
+        files["%s/%s.py" % (package, name)] = source
+        with zipfile.ZipFile(path, "w") as z:
+            for member, text in files.items():
+                z.writestr(member, text)
+
+    add("base", "VALUE = 1\n")
+    monkeypatch.syspath_prepend(path)
+    yield package, path, add
+    for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+        del sys.modules[name]
+
+
+def test_a_module_from_a_zip_is_compiled_once_and_runs(compiles, archive):
+    package, path, add = archive
+    add("mod", "from . import base\nVALUE = base.VALUE + 41\n")
+    assert compile_once.install() is True
+    mod = importlib.import_module(package + ".mod")
+    assert mod.VALUE == 42
+    assert mod.__file__ == os.path.join(path, package, "mod.py")
+    assert mod.__spec__.origin == mod.__file__
+    assert compiles == {"__init__.py": 1, "mod.py": 1, "base.py": 1}
+
+
+def test_without_it_zipimport_compiles_each_file_twice(compiles, archive):
+    """The cost compile_once removes; should this fail, Python fixed
+    python/cpython#141276 and compile_once can go."""
+    package, _path, add = archive
+    add("mod", "VALUE = 42\n")
+    assert importlib.import_module(package + ".mod").VALUE == 42
+    assert compiles == {"__init__.py": 2, "mod.py": 2}
+
+
+def test_a_syntax_error_in_the_zip_is_still_raised_each_time(compiles, archive):
+    package, _path, add = archive
+    add("broken", "def f(:\n")
+    compile_once.install()
+    for _attempt in range(2):
+        with pytest.raises(SyntaxError) as err:
+            importlib.import_module(package + ".broken")
+        assert err.value.filename.endswith(os.path.join(package, "broken.py"))
+    assert package + ".broken" not in sys.modules
+
+
+def test_a_module_missing_from_the_zip_is_still_not_found(compiles, archive):
+    package, _path, _add = archive
+    compile_once.install()
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(package + ".absent")
+
+
+def test_install_wraps_once(compiles):
+    original = zipimport._get_module_code
+    assert compile_once.install() is True
+    wrapped = zipimport._get_module_code
+    assert wrapped is not original and wrapped.original is original
+    assert compile_once.install() is True
+    assert zipimport._get_module_code is wrapped
+
+
+def test_nothing_is_installed_where_zipimport_has_no_get_module_code(compiles, monkeypatch):
+    monkeypatch.delattr(zipimport, "_get_module_code")
+    assert compile_once.install() is False
+    assert not hasattr(zipimport, "_get_module_code")
