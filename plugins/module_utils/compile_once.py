@@ -8,8 +8,8 @@ Ansible runs a module from a zip of its module_utils, imported through
 zipimport. Up to at least Python 3.13, zipimport compiles every source file
 twice: ``get_filename`` (asked while the import machinery builds the module's
 spec) compiles it only to learn the path, then ``get_code`` compiles it again
-to run it (python/cpython#141276). For this collection's module_utils that is
-about 8 ms of a no-op run's time.
+to run it (python/cpython#141276). For this collection's module_utils that was
+about 10 ms of a no-op run's time (27 ms above an empty module, 16.5 after).
 
 ``install()`` wraps zipimport's ``_get_module_code`` so that the result made
 for ``get_filename`` is handed to the ``get_code`` that follows, once. It is
