@@ -16,7 +16,7 @@ import os
 
 from ansible_collections.virt.disk.plugins.module_utils import fuse, loop, mountinfo, nbd, partnodes
 from ansible_collections.virt.disk.plugins.module_utils.locking import RUN_DIR
-from ansible_collections.virt.disk.plugins.module_utils.procs import Procs, same_file
+from ansible_collections.virt.disk.plugins.module_utils.procs import Procs
 
 
 class Attachment(object):
@@ -60,6 +60,7 @@ class Observed(object):
         self.attachments = attachments
         self.mounts = mounts_of_image
         self.all_mounts = all_mounts
+        self.mount_records = {}  # path -> {"opts", "fstype"} this collection mounted with (statefile)
 
     @property
     def attachment(self):
@@ -111,7 +112,7 @@ def find_attachments(image, sysfs, procs, status=loop.get_status, dev_root="/dev
         found.append(Attachment("loop", os.path.join(dev_root, info["name"]), info["read_only"],
                                 partscan=info["partscan"]))
     for name, pid, path, argv in nbd.connections(sysfs, procs):
-        if path and same_file(path, image):
+        if image.is_file(path):
             found.append(Attachment("nbd", os.path.join(dev_root, name),
                                     sysfs.read_only(name) or "--read-only" in argv or "-r" in argv, pid=pid))
     found += _fuse_attachments(image, sysfs, procs, dev_root, run_dir)
@@ -124,8 +125,8 @@ def _fuse_attachments(image, sysfs, procs, dev_root, run_dir):
     The export is recognised by the daemon's command line, or, when the daemon
     is gone, by the export file named after the image's key.
     """
-    daemons = dict((d["export"], d) for d in fuse.find_daemons(procs) if same_file(d["image_path"], image))
-    ours = fuse.export_path(image.key, run_dir)
+    daemons = dict((d["export"], d) for d in fuse.find_daemons(procs) if image.is_file(d["image_path"]))
+    ours = set([fuse.export_path(image.key, run_dir)] + [fuse.export_path(f["key"], run_dir) for f in image.former])
     found = []
     seen = set()
     for name in sysfs.block_devices("loop"):
@@ -135,7 +136,7 @@ def _fuse_attachments(image, sysfs, procs, dev_root, run_dir):
         backing = info["backing_file"]
         if backing.endswith(" (deleted)"):
             backing = backing[:-len(" (deleted)")]
-        if backing not in daemons and backing != ours:
+        if backing not in daemons and backing not in ours:
             continue
         daemon = daemons.get(backing)
         found.append(Attachment("fuse", os.path.join(dev_root, name), info["read_only"], partscan=info["partscan"],

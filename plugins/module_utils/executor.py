@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.virt.disk.plugins.module_utils import fuse_export, loop_attach, mountinfo, nbd, nbd_connect
-from ansible_collections.virt.disk.plugins.module_utils import partmap, partnodes
+from ansible_collections.virt.disk.plugins.module_utils import mountopts, partmap, partnodes
 from ansible_collections.virt.disk.plugins.module_utils import mounts as mnt
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.locking import DiskLock
@@ -35,6 +35,7 @@ class Executor(object):
         self.actions = []
         self.warnings = []
         self.changed_for_good = False
+        self.mounted = {}  # path -> {"opts", "fstype"}: the mounts this run made or remounted
         self._undo = []
         self._disk = DiskLock()  # held from attach until mapping and mounting are done
 
@@ -62,7 +63,7 @@ class Executor(object):
             try:
                 undo()
                 self.actions.append("rolled back: %s" % desc)
-            except (VirtDiskError, OSError) as e:
+            except Exception as e:  # pylint: disable=broad-except
                 errors.append("%s: %s" % (desc, e))
         return errors
 
@@ -171,10 +172,24 @@ class Executor(object):
         if mountinfo.top_mount_at(mountinfo.read(self.env.mountinfo_path), path) is None:
             raise VirtDiskError("mount reported success but nothing is mounted at %s" % path,
                                 step="mount %s at %s" % (device, path))
+        self.mounted[path] = {"opts": self.want.opts, "fstype": self.want.fstype}
 
-    def _do_umount(self, path, source):
+    def _do_remount(self, path):
+        top = mountinfo.top_mount_at(mountinfo.read(self.env.mountinfo_path), path)
+        mnt.remount(self.env.runner, top.source if top is not None else path, path, self.want.opts,
+                    self.want.read_only)
+        flags = mountopts.wanted(self.want.opts, self.want.read_only)[0]
+        self._did("remounted %s with %s" % (path, mountopts.render(flags)))
+        self.mounted[path] = {"opts": self.want.opts, "fstype": self.want.fstype}
+
+    def _do_umount(self, path, source, restore=None):
+        """Unmount path; with restore ({"fstype", "opts"}), a rollback mounts it again so."""
         mnt.umount(self.env.runner, path)
-        self._did("unmounted %s (%s)" % (path, source))
+        undo = None
+        if restore is not None:
+            def undo():
+                mnt.mount(self.env.runner, source, path, restore["fstype"], restore["opts"], False)
+        self._did("unmounted %s (%s)" % (path, source), undo)
 
     def _do_unmap_all(self, device, backend, partx_numbers=()):
         self.backend = backend

@@ -34,21 +34,26 @@ def _take(fd):
 
 
 class Lock(object):
-    def __init__(self, key, timeout, what, run_dir=RUN_DIR):
+    def __init__(self, key, timeout, what, run_dir=RUN_DIR, create=True):
         self.path = os.path.join(run_dir, "locks", key + ".lock")
         self.timeout = timeout
         self.what = what
+        self.create = create  # False: lock only if the lock file exists (check mode writes nothing)
         self.fd = None
 
     def _try(self):
         return _take(self.fd)
 
     def acquire(self):
-        directory = os.path.dirname(self.path)
         try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            if self.create:
+                os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            else:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
         except OSError as e:
+            if not self.create:
+                return self  # nobody has locked this image yet: nothing to wait for
             raise VirtDiskError("cannot create the lock file %s: %s" % (self.path, e.strerror),
                                 step="lock %s" % self.what)
         poll(self._try, self.timeout, "the lock on %s (another run holds it)" % self.what,

@@ -16,6 +16,8 @@ import fcntl
 import os
 import struct
 
+from ansible_collections.virt.disk.plugins.module_utils.image import DELETED
+
 
 LOOP_SET_STATUS64 = 0x4C04
 LOOP_GET_STATUS64 = 0x4C05
@@ -63,18 +65,20 @@ def get_status(device):
 
 
 def find_attached(sysfs, image, status=get_status, dev_root="/dev"):
-    """Names of loop devices backed by image (same device and inode, offset 0)."""
+    """sysfs loop_info of the loop devices backed by image (same device and
+    inode, offset 0; for an image that is gone, see Image.backs_loop)."""
     found = []
     for name in sysfs.block_devices("loop"):
         info = sysfs.loop_info(name)
         if info is None or info["offset"] or info["sizelimit"]:
             continue
-        st = status(os.path.join(dev_root, name))
+        device = os.path.join(dev_root, name)
+        st = status(device)
         if st is not None:
             if st["offset"] or st["sizelimit"]:
                 continue
-            if st["backing_dev"] == image.dev and st["backing_inode"] == image.inode:
+            if image.backs_loop(st["backing_dev"], st["backing_inode"], info["backing_file"], device):
                 found.append(info)
-        elif info["backing_file"] == image.path:
+        elif info["backing_file"] in (image.path, image.path + DELETED):
             found.append(info)
     return found

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.virt.disk.plugins.module_utils import mountopts
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.kmsg import KernelLog
 
 
-def mount(runner, device, path, fstype, opts, read_only):
+def mount(runner, device, path, fstype, opts, read_only, kernel_log=KernelLog):
     """Mount device at path. read_only forces "ro"; otherwise "ro" in opts is the
-    user's (a read-only mount of a writable device), and "rw" is the default."""
+    user's (a read-only mount of a writable device), and "rw" is the default.
+
+    A failure carries what the kernel logged about the device meanwhile (the
+    filesystem's own reason, which mount(8) does not say)."""
     given = [o for o in (opts or "").split(",") if o]
     read_only = read_only or ("ro" in given and "rw" not in given)
     options = [o for o in given if o not in ("ro", "rw")]
@@ -25,7 +30,27 @@ def mount(runner, device, path, fstype, opts, read_only):
     if fstype:
         args += ["-t", fstype]
     args += ["-o", ",".join(options), device, path]
-    runner.run(args, step="mount %s at %s" % (device, path))
+    _run_logged(runner, args, device, "mount %s at %s" % (device, path), kernel_log)
+
+
+def remount(runner, device, path, opts, read_only, kernel_log=KernelLog):
+    """Change the generic flags of the mount at path (ro/rw, nosuid, nodev,
+    noexec, atime...) in place; the filesystem's own options stay."""
+    flags, _fs_options = mountopts.wanted(opts, read_only)
+    args = ["mount", "-o", "remount," + mountopts.render(flags), path]
+    _run_logged(runner, args, device, "remount %s" % path, kernel_log)
+
+
+def _run_logged(runner, args, device, step, kernel_log):
+    with kernel_log() as log:
+        rc, out, err = runner.run(args, step=step, check=False)
+        if rc == 0:
+            return
+        text = (err or out).strip()
+        said = [m for m in log.about(device) if m not in text]
+    if said:
+        text = "%s; the kernel said: %s" % (text, "; ".join(said)) if text else "the kernel said: " + "; ".join(said)
+    raise VirtDiskError("%s exited with %d" % (" ".join(args), rc), step=step, tool_error=text)
 
 
 def umount(runner, path):

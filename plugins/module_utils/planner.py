@@ -10,7 +10,7 @@ cover every pair of states. The steps are executed in order by the executor.
 
 from __future__ import annotations
 
-from ansible_collections.virt.disk.plugins.module_utils import mountinfo
+from ansible_collections.virt.disk.plugins.module_utils import mountinfo, mountopts
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 
 STATES = ("mounted", "mapped", "unmapped", "absent")
@@ -120,11 +120,13 @@ def plan(obs, want, path_info=None):
     att = obs.attachment
     why = _incompatible(att, want) if att is not None else None
     if why:
-        if obs.mounts and want.state == "mounted" and not att.broken:
+        # attached anew: possible when nothing of it is mounted but the mount being changed
+        others = [m for m in obs.mounts if m.path != want.path]
+        if others and want.state == "mounted" and not att.broken:
             raise VirtDiskError(
                 "%s cannot be used as wanted because %s (%s), and it is mounted at %s; take it down "
                 "(state: unmapped) first" % (obs.image.path, why, att.device,
-                                             ", ".join(m.path for m in obs.mounts)))
+                                             ", ".join(m.path for m in others)))
         steps += _unmount(obs, obs.mounts, done)
         for other in obs.attachments:
             steps += _take_down(other)
@@ -153,9 +155,11 @@ def plan(obs, want, path_info=None):
         return steps
 
     top = mountinfo.top_mount_at(obs.all_mounts, want.path)
+    if top is not None and top.mount_id in done:
+        top = None  # unmounted above, to attach the image anew
     if top is not None:
         if node is not None and top in obs.mounts_of_node(node):
-            return steps
+            return steps + _change_options(obs, want, top, done)
         if top in obs.mounts:
             steps += _unmount(obs, [top], done)
         else:
@@ -167,6 +171,33 @@ def plan(obs, want, path_info=None):
         steps.append(Step("mkdir", "create the mount point %s" % want.path, path=want.path))
     what = node["device"] if node is not None else "partition %d" % want.number if want.number else "the device"
     steps.append(Step("mount", "mount %s at %s%s" % (what, want.path, " read-only" if want.read_only else ""),
+                      path=want.path, number=want.number))
+    return steps
+
+
+def _change_options(obs, want, top, done):
+    """Steps that give the mount at want.path the wanted fstype and options:
+    none, a remount (generic flags only), or an unmount and a new mount."""
+    record = obs.mount_records.get(want.path)
+    change = mountopts.compare(top, record, want.opts, want.fstype, want.read_only)
+    if change is None:
+        return []
+    now = mountopts.describe(top, record)
+    then = mountopts.render(*mountopts.wanted(want.opts, want.read_only))
+    if change == "remount":
+        return [Step("remount", "remount %s with %s (was %s)" % (want.path, then, now), path=want.path)]
+    beneath = [m for m in mountinfo.teardown_order(obs.all_mounts, [top]) if m is not top]
+    if beneath:
+        raise VirtDiskError("changing how %s is mounted (%s%s, now %s %s) takes unmounting it, and %s %s mounted "
+                            "beneath it; unmount %s first"
+                            % (want.path, want.fstype + " " if want.fstype else "", then, top.fstype, now,
+                               ", ".join(m.path for m in beneath), "is" if len(beneath) == 1 else "are",
+                               "it" if len(beneath) == 1 else "them"))
+    done.add(top.mount_id)
+    # a failure after this unmount mounts it again as it was
+    steps = [Step("umount", "unmount %s (%s)" % (top.path, top.source), path=top.path, source=top.source,
+                  restore={"fstype": top.fstype, "opts": now})]
+    steps.append(Step("mount", "mount %s at %s with %s (was %s %s)" % (top.source, want.path, then, top.fstype, now),
                       path=want.path, number=want.number))
     return steps
 

@@ -97,12 +97,3 @@ class Procs(object):
                 return True
             poll(lambda: not self.alive(pid), 5, "%s (pid %d) to exit after SIGKILL" % (what, pid))
             return True
-
-
-def same_file(path, image):
-    """True if path names the image file (same device and inode)."""
-    try:
-        st = os.stat(path)
-    except (OSError, TypeError):
-        return False
-    return (os.major(st.st_dev), os.minor(st.st_dev)) == image.dev and st.st_ino == image.inode

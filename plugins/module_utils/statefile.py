@@ -31,6 +31,21 @@ def load(key, run_dir=RUN_DIR, kind="state"):
         return {}
 
 
+def load_all(run_dir=RUN_DIR, kind="state"):
+    """{key: dict} of every record stored (unreadable ones left out)."""
+    try:
+        names = os.listdir(os.path.join(run_dir, kind))
+    except OSError:
+        return {}
+    found = {}
+    for name in names:
+        if name.endswith(".json"):
+            data = load(name[:-len(".json")], run_dir, kind)
+            if data:
+                found[name[:-len(".json")]] = data
+    return found
+
+
 def save(key, data, run_dir=RUN_DIR, kind="state"):
     """Replace what is stored for key (atomically: a reader sees the old or the new)."""
     target = path(key, run_dir, kind)

@@ -29,10 +29,16 @@ author:
 attributes:
   check_mode:
     support: full
-    description: Discovers and plans only; reports C(changed) and the planned C(actions).
+    description:
+      - Discovers and plans only; reports C(changed), the planned C(actions), and in the results and the diff's
+        C(after) what the run would lead to (a device not attached yet shows as C((a new loop device))).
+      - Writes nothing, not even the image's lock file under C(/run/virt-disk/locks/) (it locks the image only when
+        that file is there already). It reads the image to probe its partitions, and runs C(qemu-img info) and
+        C(qemu-img check) on qemu images, which only read.
   diff_mode:
     support: full
-    description: Shows the state, device, partition device and mounts before and after.
+    description: Shows the state, backend, device, partition device, read-only and the mounts (with their options)
+      before and after.
   platform:
     support: full
     platforms: posix
@@ -57,6 +63,17 @@ options:
       - V(unmapped) nothing of the image is mounted, mapped or attached. Mount point directories stay.
         Mounts made beneath the image's mounts (for example C(/proc) bound into a chroot) are unmounted too.
       - V(absent) as V(unmapped), then O(path) is removed if it is an empty directory.
+      - V(unmapped) and V(absent) also take down an image whose file was deleted or renamed while it was
+        attached (the kernel still shows the loop device's file as deleted, a qemu helper still serves it, or an
+        earlier run recorded what it attached), and say so in a warning. For a path where no image is and of which
+        nothing is attached they change nothing, so a teardown can run again.
+      - With V(mounted), changed O(opts), O(fstype) or O(read_only) for an image already mounted at O(path)
+        converge as M(ansible.posix.mount) does. Generic flags (V(ro)/V(rw), V(nosuid), V(nodev), V(noexec),
+        the atime flags, V(nodiratime), V(nosymfollow)) change by a remount. Filesystem options and O(fstype)
+        take an unmount and a new mount; if that mount fails, the old one is mounted again. O(read_only) attaches
+        the device again, which needs the mount at O(path) to be the image's only mount.
+      - Filesystem options are compared with the ones this module mounted with (kept under C(/run/virt-disk/));
+        a mount it did not make is compared on the generic flags only.
     type: str
     default: mounted
     choices: [mounted, mapped, unmapped, absent]
@@ -116,6 +133,8 @@ options:
   opts:
     description:
       - Mount options. V(ro) is added by O(read_only).
+      - Options that only matter at boot (V(defaults), V(auto), V(nofail), V(x-systemd.*), V(comment=...)) are
+        ignored when options are compared.
     type: str
     default: nodev,nosuid
   read_only:
@@ -142,6 +161,10 @@ seealso:
     description: The states, backends and partition mappers in detail.
     link: https://github.com/virt-disk/virt.disk/blob/main/README.md
 notes:
+  - >-
+    When a mount fails, the message carries what the kernel logged about the device meanwhile, read from
+    C(/dev/kmsg), for example "XFS (loop1p3): Filesystem has duplicate UUID ... - can't mount"; where the kernel
+    log cannot be read, only mount's own message.
   - Needs root. The tools used are C(losetup), C(blockdev), C(sfdisk), C(blkid), C(partx), C(mount) and
     C(umount) (util-linux), C(kpartx) and C(dmsetup) for device-mapper maps, and C(qemu-img), C(qemu-nbd) and
     C(qemu-storage-daemon) for the qemu formats.
@@ -188,7 +211,14 @@ EXAMPLES = r"""
     cmd: e2fsck -fn {{ mapped.partition_device }}
   changed_when: false
 
-- name: Take it all down again and remove the mount point
+- name: Make the mounted image's root partition read-only (the device is attached again, read-only)
+  virt.disk.image_mount:
+    image: /var/lib/images/disk.img
+    path: /mnt/disk
+    partition: LABEL=root
+    read_only: true
+
+- name: Take it all down again and remove the mount point (also after its file was deleted)
   virt.disk.image_mount:
     image: /var/lib/images/disk.img
     path: /mnt/disk
@@ -207,12 +237,13 @@ format:
   type: str
   sample: raw
 backend:
-  description: The backend holding the image (V(loop), V(nbd), V(fuse) or V(block)).
+  description: The backend holding the image (V(loop), V(nbd), V(fuse) or V(block)); null when nothing is attached.
   returned: always
   type: str
   sample: loop
 device:
-  description: The block device of the whole image, or null when it is not attached.
+  description: The block device of the whole image, or null when it is not attached. In check mode, what the run
+    would lead to.
   returned: always
   type: str
   sample: /dev/loop0
@@ -237,7 +268,8 @@ fstype:
   type: str
   sample: ext4
 read_only:
-  description: Whether the device and mount are read-only.
+  description: True when the device is read-only or the mount at O(path) is, for any reason (O(read_only), or
+    V(ro) in O(opts)); false when nothing is attached.
   returned: always
   type: bool
   sample: false
@@ -301,7 +333,7 @@ partitions:
       partuuid: 93ffa7cf-c74b-c346-a39b-1d8b6fee86bf
       type: 0fc63daf-8483-4772-8e79-3d69d8477de4
 mounts:
-  description: The mounts of this image's devices after the run.
+  description: The mounts of this image's devices after the run (in check mode, the ones it would lead to).
   returned: always
   type: list
   elements: dict

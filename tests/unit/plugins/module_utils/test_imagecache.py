@@ -73,14 +73,14 @@ def test_probe_is_cached_until_the_file_changes(tmp_path):
     env = FakeEnv()
     run_dir = str(tmp_path / "run")
     cache = ImageCache(image, run_dir)
-    first = converge._probe(env, image.path, cache)
+    first = converge.probe_table(env, image.path, cache)
     cache.save()
     assert env.runner.calls == ["sfdisk", "blkid"]
-    again = converge._probe(env, image.path, ImageCache(image, run_dir))
+    again = converge.probe_table(env, image.path, ImageCache(image, run_dir))
     assert env.runner.calls == ["sfdisk", "blkid"]  # no tool ran: the cached table was used
     assert again.get(1)["label"] == first.get(1)["label"] == "root"
     _rewrite(image)  # ctime moves on even when mtime is set back
-    converge._probe(env, image.path, ImageCache(image, run_dir))
+    converge.probe_table(env, image.path, ImageCache(image, run_dir))
     assert env.runner.calls == ["sfdisk", "blkid", "sfdisk", "blkid"]
 
 
@@ -91,9 +91,9 @@ def test_a_file_written_just_now_is_not_cached(tmp_path):
     env = FakeEnv()
     run_dir = str(tmp_path / "run")
     cache = ImageCache(image, run_dir)
-    converge._probe(env, image.path, cache)
+    converge.probe_table(env, image.path, cache)
     cache.save()
-    converge._probe(env, image.path, ImageCache(image, run_dir))
+    converge.probe_table(env, image.path, ImageCache(image, run_dir))
     assert env.runner.calls == ["sfdisk", "blkid", "sfdisk", "blkid"]
     assert not os.path.exists(os.path.join(run_dir, "cache"))
 

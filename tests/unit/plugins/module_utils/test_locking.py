@@ -39,6 +39,15 @@ def test_second_lock_on_the_same_key_times_out_quickly(tmp_path):
     assert "another run holds it" in msg
 
 
+def test_lock_without_create_writes_nothing_and_still_waits_for_a_holder(tmp_path):
+    with Lock(KEY, 0.05, "/srv/a.img", run_dir=str(tmp_path), create=False) as lock:
+        assert lock.fd is None
+    assert os.listdir(str(tmp_path)) == []
+    with Lock(KEY, 1, "/srv/a.img", run_dir=str(tmp_path)):
+        with pytest.raises(VirtDiskError, match="another run holds it"):
+            Lock(KEY, 0.05, "/srv/a.img", run_dir=str(tmp_path), create=False).acquire()
+
+
 def test_different_keys_do_not_block(tmp_path):
     with Lock(KEY, 0.05, "/srv/a.img", run_dir=str(tmp_path)):
         with Lock("file-8-1-1001", 0.05, "/srv/b.img", run_dir=str(tmp_path)) as other:

@@ -10,6 +10,7 @@ import os
 import pytest
 
 from ansible_collections.virt.disk.plugins.module_utils import loop
+from ansible_collections.virt.disk.plugins.module_utils.image import Image
 
 
 def kernel_encode_dev(major, minor):
@@ -68,11 +69,8 @@ def test_unpack_status_non_utf8_name():
     assert os.fsencode(st["file_name"]) == b"/srv/\xff.img"
 
 
-class _Image(object):
-    def __init__(self, path, dev, inode):
-        self.path = path
-        self.dev = dev
-        self.inode = inode
+def _Image(path, dev, inode):
+    return Image(path, "file", dev, inode, None, 1 << 20, "raw")
 
 
 def test_find_attached_by_device_and_inode(systree):

@@ -60,9 +60,9 @@ def observed(attachments, lines=()):
     return Observed(IMAGE, attachments, mounts_of(all_mounts, numbers, nodes), all_mounts)
 
 
-def mline(mount_id, dev, path, source, parent=22, fstype="ext4"):
-    return "%d %d %s / %s rw,nodev,nosuid,relatime shared:%d - %s %s rw" % (
-        mount_id, parent, dev, path, mount_id, fstype, source)
+def mline(mount_id, dev, path, source, parent=22, fstype="ext4", opts="rw,nodev,nosuid,relatime"):
+    return "%d %d %s / %s %s shared:%d - %s %s rw" % (
+        mount_id, parent, dev, path, opts, mount_id, fstype, source)
 
 
 P2_AT_PATH = mline(100, "259:1", PATH, "/dev/loop0p2")
@@ -185,13 +185,20 @@ def test_whole_device_mounted_is_converged():
 # read_only
 
 
-def test_read_only_mismatch_with_mounts_is_an_error():
+def test_read_only_mismatch_of_the_mount_at_path_reattaches():
     obs = observed([attachment(read_only=False)], [P2_AT_PATH])
+    steps = plan(obs, Want("mounted", PATH, 2, read_only=True), DIR)
+    assert ops(steps) == ["umount", "unmap_all", "detach", "attach", "map", "mount"]
+    assert steps[3].args == {"backend": "loop", "read_only": True}
+
+
+def test_read_only_mismatch_with_other_mounts_is_an_error():
+    obs = observed([attachment(read_only=False)], [P2_AT_PATH, mline(101, "259:0", "/mnt/boot", "/dev/loop0p1")])
     with pytest.raises(VirtDiskError) as info:
         plan(obs, Want("mounted", PATH, 2, read_only=True), DIR)
     msg = str(info.value)
     assert "/srv/images/disk.img" in msg and "read-write" in msg and "/dev/loop0" in msg
-    assert "mounted at /mnt/x" in msg and "state: unmapped" in msg
+    assert "mounted at /mnt/boot" in msg and "state: unmapped" in msg
 
 
 def test_read_only_mismatch_without_mounts_reattaches():
@@ -214,8 +221,59 @@ def test_read_only_mismatch_does_not_matter_for_teardown():
 
 
 def test_read_only_match_is_converged():
-    obs = observed([attachment(read_only=True)], [P2_AT_PATH])
+    obs = observed([attachment(read_only=True)], [mline(100, "259:1", PATH, "/dev/loop0p2", opts="ro,nodev,nosuid,relatime")])
     assert plan(obs, Want("mounted", PATH, 2, read_only=True), DIR) == []
+
+
+# options of a mount that is there
+
+
+def test_generic_flags_change_by_remount():
+    obs = observed([attachment()], [P2_AT_PATH])
+    steps = plan(obs, Want("mounted", PATH, 2, opts="nodev,nosuid,noexec,noatime"), DIR)
+    assert ops(steps) == ["remount"]
+    assert "rw,nosuid,nodev,noexec,noatime" in steps[0].desc and "was rw,nosuid,nodev,relatime" in steps[0].desc
+
+
+def test_opts_ro_on_a_writable_device_is_a_remount():
+    obs = observed([attachment()], [P2_AT_PATH])
+    assert ops(plan(obs, Want("mounted", PATH, 2, opts="ro,nodev,nosuid"), DIR)) == ["remount"]
+
+
+def test_filesystem_options_change_by_mounting_again():
+    obs = observed([attachment()], [P2_AT_PATH])
+    obs.mount_records = {PATH: {"opts": "nodev,nosuid", "fstype": None}}
+    steps = plan(obs, Want("mounted", PATH, 2, opts="nodev,nosuid,data=journal"), DIR)
+    assert ops(steps) == ["umount", "mount"]
+    assert steps[1].args == {"path": PATH, "number": 2}
+
+
+def test_recorded_filesystem_options_unchanged_is_a_noop():
+    obs = observed([attachment()], [P2_AT_PATH])
+    obs.mount_records = {PATH: {"opts": "nosuid,data=journal,nodev", "fstype": None}}
+    assert plan(obs, Want("mounted", PATH, 2, opts="nodev,nosuid,data=journal"), DIR) == []
+
+
+def test_mount_without_record_is_compared_on_generic_flags_only():
+    obs = observed([attachment()], [P2_AT_PATH])
+    assert plan(obs, Want("mounted", PATH, 2, opts="nodev,nosuid,data=journal,defaults,x-systemd.automount"),
+                DIR) == []
+
+
+def test_fstype_change_mounts_again():
+    obs = observed([attachment()], [P2_AT_PATH])
+    assert ops(plan(obs, Want("mounted", PATH, 2, fstype="ext2"), DIR)) == ["umount", "mount"]
+    assert plan(obs, Want("mounted", PATH, 2, fstype="ext4"), DIR) == []
+    assert plan(obs, Want("mounted", PATH, 2, fstype="auto"), DIR) == []
+
+
+def test_mounting_again_refused_with_mounts_beneath():
+    obs = observed([attachment()], [P2_AT_PATH, mline(101, "259:0", PATH + "/boot", "/dev/loop0p1", parent=100)])
+    with pytest.raises(VirtDiskError) as info:
+        plan(obs, Want("mounted", PATH, 2, fstype="ext2"), DIR)
+    assert "/mnt/x/boot is mounted beneath it" in str(info.value)
+    # a remount leaves what is beneath alone
+    assert ops(plan(obs, Want("mounted", PATH, 2, opts="nodev,nosuid,noexec"), DIR)) == ["remount"]
 
 
 # mount point
