@@ -35,7 +35,29 @@ options:
   image:
     description:
       - Report only attachments of this image file (matched by device and inode, so any path to it works).
+      - Also look into it and return its partitions in RV(layout), attached or not, so that a selector for
+        M(virt.disk.image_mount) can be chosen before mounting. A raw image is probed as it is; a qemu image that
+        is not attached is checked as for a mount (see O(allow_backing_file)), attached read-only for the probe
+        and taken down again, so nothing is left attached. What an unchanged image file showed is kept in
+        C(/run/virt-disk/cache/), so looking again starts no tool.
     type: path
+  format:
+    description:
+      - The format to read O(image) as, as in M(virt.disk.image_mount). V(auto) recognises it from its header.
+    type: str
+    default: auto
+    choices: [auto, raw, qcow2, vmdk, vdi, vhdx, vpc, qed]
+  allow_backing_file:
+    description:
+      - Accept an O(image) that refers to other files (a backing file, an external data file, VMDK extents), as
+        in M(virt.disk.image_mount); refused by default.
+    type: bool
+    default: false
+  timeout:
+    description:
+      - Seconds to wait for the image's lock and for a device while looking into O(image).
+    type: int
+    default: 30
   kernel_modules:
     description:
       - Kernel modules to describe in RV(kernel_modules), for example V(loop), V(nbd) and V(dm_mod).
@@ -67,6 +89,17 @@ EXAMPLES = r"""
 - name: Say so
   ansible.builtin.debug:
     msg: "nbd is {{ info.kernel_modules.nbd.state }}, max_part={{ info.kernel_modules.nbd.parameters.max_part | default('-') }}"
+
+- name: List the partitions of an image before mounting it
+  virt.disk.image_mount_info:
+    image: /var/lib/libvirt/images/vm.qcow2
+  register: info
+
+- name: Mount the partition labelled root, or what auto would pick
+  virt.disk.image_mount:
+    image: /var/lib/libvirt/images/vm.qcow2
+    path: /mnt/vm
+    partition: "{{ 'LABEL=root' if info.layout.partitions | selectattr('label', 'equalto', 'root') else 'auto' }}"
 
 - name: Take down every image attached from a file
   virt.disk.image_mount:
@@ -131,6 +164,75 @@ images:
         - {number: 2, device: /dev/loop0p2, size: 48234496, mapper: partx}
       mounts:
         - {path: /mnt/disk, device: /dev/loop0p2, fstype: ext4, read_only: false}
+layout:
+  description:
+    - What O(image) holds, attached or not; null when O(image) is not given.
+  returned: always
+  type: dict
+  contains:
+    image:
+      description: The image, symlinks resolved.
+      type: str
+    format:
+      description: The format it was read as.
+      type: str
+    attached:
+      description: Whether the image is attached now (then its partitions were read through its device).
+      type: bool
+    partition_table:
+      description: V(gpt), V(dos), or null when the image has no partition table (a filesystem on the whole disk).
+      type: str
+    auto_partition:
+      description: The partition O(virt.disk.image_mount#module:partition=auto) selects (0 for the whole disk), or
+        null when it cannot choose.
+      type: int
+    partitions:
+      description: Every partition, as M(virt.disk.image_mount) returns them.
+      type: list
+      elements: dict
+      contains:
+        number:
+          description: Partition number (1-based).
+          type: int
+        device:
+          description: Its device node when the image is attached and the partition mapped, else null.
+          type: str
+        start:
+          description: Offset from the start of the disk in bytes.
+          type: int
+        size:
+          description: Size in bytes.
+          type: int
+        type:
+          description: Partition type (a GUID on GPT, C(0xNN) on MBR).
+          type: str
+        fstype:
+          description: Filesystem type found by blkid, or null.
+          type: str
+        label:
+          description: Filesystem label, or null.
+          type: str
+        uuid:
+          description: Filesystem UUID, or null.
+          type: str
+        partlabel:
+          description: GPT partition name, or null.
+          type: str
+        partuuid:
+          description: Partition UUID (GPT), or disk id and number (MBR).
+          type: str
+  sample:
+    image: /var/lib/libvirt/images/vm.qcow2
+    format: qcow2
+    attached: false
+    partition_table: gpt
+    auto_partition: 2
+    partitions:
+      - {number: 1, device: null, start: 1048576, size: 16777216, type: c12a7328-f81f-11d2-ba4b-00a0c93ec93b,
+         fstype: vfat, label: EFI, uuid: 1A2B-3C4D, partlabel: esp, partuuid: 93ffa7cf-c74b-c346-a39b-1d8b6fee86bf}
+      - {number: 2, device: null, start: 17825792, size: 1056964608, type: 4f68bce3-e8cd-4db1-96e7-fbcaf984b709,
+         fstype: ext4, label: root, uuid: 3e8a5c0e-5d1e-4a8e-9c47-1a8b3c7e6f10, partlabel: root,
+         partuuid: 0b7c1d2e-3f40-4a51-8b62-7c83d94ea5f6}
 kernel_modules:
   description:
     - Each module named in O(kernel_modules), with what the kernel has of it.
@@ -237,27 +339,47 @@ from ansible.module_utils.basic import AnsibleModule
 # Before the other module_utils: it makes them compile once, not twice, from the module zip.
 from ansible_collections.virt.disk.plugins.module_utils import compile_once  # pylint: disable=unused-import
 from ansible_collections.virt.disk.plugins.module_utils import capabilities, inventory, kmodules
+from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.formats import FORMATS
+from ansible_collections.virt.disk.plugins.module_utils.locking import RUN_DIR
 from ansible_collections.virt.disk.plugins.module_utils.procs import Procs
 from ansible_collections.virt.disk.plugins.module_utils.sysfs import SysFS
 
 
 def main():
     module = AnsibleModule(argument_spec=dict(image=dict(type="path"),
+                                              format=dict(type="str", default="auto", choices=["auto"] + list(FORMATS)),
+                                              allow_backing_file=dict(type="bool", default=False),
+                                              timeout=dict(type="int", default=30),
                                               kernel_modules=dict(type="list", elements="str", default=[])),
                            supports_check_mode=True)
     sysfs = SysFS()
+    procs = Procs()
 
     def which(name):
         return module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin", "/usr/local/sbin"])
 
     try:
-        images = inventory.describe(sysfs, Procs(), image_filter=module.params["image"])
+        images = inventory.describe(sysfs, procs, image_filter=module.params["image"])
         config = capabilities.kernel_config()
         host = capabilities.host(sysfs, which, config=config)
         modules = kmodules.describe(sysfs, module.params["kernel_modules"], config=config)
     except (IOError, OSError) as e:
         module.fail_json(msg="cannot read the kernel's state: %s" % e)
-    module.exit_json(changed=False, images=images, host=host, kernel_modules=modules)
+    layout = None
+    if module.params["image"]:
+        # Imported only when asked: listing what is attached needs none of it.
+        from ansible_collections.virt.disk.plugins.module_utils import preview  # pylint: disable=import-outside-toplevel
+        from ansible_collections.virt.disk.plugins.module_utils.converge import Env  # pylint: disable=import-outside-toplevel
+        from ansible_collections.virt.disk.plugins.module_utils.runner import Runner  # pylint: disable=import-outside-toplevel
+        env = Env(Runner(module), sysfs, module.params["timeout"], procs, RUN_DIR)
+        try:
+            layout = preview.look(env, module.params["image"], module.params["format"],
+                                  allow_backing_file=module.params["allow_backing_file"])
+        except VirtDiskError as e:
+            module.fail_json(msg="cannot look into %s: %s" % (module.params["image"], e), images=images, host=host,
+                             kernel_modules=modules)
+    module.exit_json(changed=False, images=images, host=host, kernel_modules=modules, layout=layout)
 
 
 if __name__ == "__main__":
