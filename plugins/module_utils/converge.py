@@ -196,9 +196,10 @@ def predict(before, steps, want, att):
             "(partition %s of %s)" % (want.number if want.number is not None else want.selector_text, after["device"])
     if "mount" in ops or "remount" in ops:
         flags, fs_options = mountopts.wanted(want.opts, want.read_only)
+        was = [m for m in before["mounts"] if m["path"] == want.path]
         after["mounts"] = [m for m in after["mounts"] if m["path"] != want.path]
         after["mounts"].append({"path": want.path, "device": after["partition_device"],
-                                "fstype": want.fstype,
+                                "fstype": want.fstype or (was[0]["fstype"] if was else None),
                                 "options": mountopts.render(flags, fs_options)})
     if want.state in ("unmapped", "absent"):
         after.update(state="unmapped", backend=None, device=None, partition_device=None, mounts=[], read_only=False)
