@@ -1,7 +1,7 @@
 # virt.disk: build and test front door. `make help` lists the targets.
 #
 #   make demo   mount a partition of a sample image with virt.disk.image_mount
-#   make test   every tier, in order: setup sync sanity lint units integration
+#   make test   every tier, in order: setup sync sanity lint release-check units integration ...
 #
 # Under CI=true (as .ci/run sets it) a tier that cannot run fails; it is never
 # skipped.
@@ -21,9 +21,9 @@ export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
 export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 
-TIERS := setup sync sanity lint units integration system molecule kernel
+TIERS := setup sync sanity lint release-check units integration system molecule kernel
 
-.PHONY: help setup setup-demo sync sanity lint units integration system molecule kernel test-kernel bench leaks test \
+.PHONY: help setup setup-demo sync sanity lint release-check units integration system molecule kernel test-kernel bench leaks test \
 	demo build changelog clean
 
 help:
@@ -34,6 +34,7 @@ help:
 	@echo "  make sync         copy the tree to build/collections/ansible_collections/virt/disk"
 	@echo "  make sanity       ansible-test sanity (all tests, Python 3.11, no ignore files)"
 	@echo "  make lint         ansible-lint, production profile"
+	@echo "  make release-check  licensing (reuse), tarball contents, ansible-builder introspect, galaxy-importer (.venv-release)"
 	@echo "  make units        ansible-test units (tests/unit)"
 	@echo "  make integration  ansible-test integration on this host (root, destructive), then the leak check"
 	@echo "  make system       concurrency and fault tests (tests/system, pytest-ansible, real devices), then the leak check"
@@ -59,6 +60,11 @@ sanity: sync
 
 lint: sync
 	ansible-lint
+
+# Licensing, the built tarball's contents, the execution environment and the
+# Galaxy import, with its own tooling in .venv-release (hack/release-check.sh).
+release-check: build
+	@hack/release-check.sh
 
 units: sync
 	@hack/units.sh

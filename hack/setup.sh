@@ -2,7 +2,7 @@
 # Prepare this machine for the demo or for the test tiers. Idempotent; a second
 # run only checks and takes about a second.
 #
-#   hack/setup.sh [full|demo]
+#   hack/setup.sh [full|demo|release]
 #
 # full: the host tools every tier needs (apt, as root) and .venv with the
 #       pinned Python tooling from tests/requirements.txt, plus the get-pip
@@ -10,6 +10,9 @@
 #       ci-files.testing.ansible.com.
 # demo: only what `make demo` needs: the tools to build and mount a partitioned
 #       image, and ansible-core in .venv.
+# release: .venv-release ($RELEASE_VENV) with the pinned release tooling from
+#       tests/release-requirements.txt (reuse, ansible-builder, galaxy-importer)
+#       for `make release-check`; no apt packages beyond Python 3.11.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,10 +26,16 @@ full_packages=(
     shellcheck
 )
 
+requirements_file=tests/requirements.txt
 case "$mode" in
     full) packages=("${full_packages[@]}") ;;
     demo) packages=("${demo_packages[@]}") ;;
-    *) echo "usage: $0 [full|demo]" >&2; exit 2 ;;
+    release)
+        packages=()
+        VENV=${RELEASE_VENV:-.venv-release}
+        requirements_file=tests/release-requirements.txt
+        ;;
+    *) echo "usage: $0 [full|demo|release]" >&2; exit 2 ;;
 esac
 
 say() { echo "setup: $*"; }
@@ -96,12 +105,12 @@ if ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11)
 fi
 
 if [[ "$mode" == demo ]]; then
-    requirements=$(grep -E '^ansible-core==' tests/requirements.txt)
+    requirements=$(grep -E '^ansible-core==' "$requirements_file")
 else
-    requirements=$(grep -vE '^[[:space:]]*(#|$)' tests/requirements.txt)
+    requirements=$(grep -vE '^[[:space:]]*(#|$)' "$requirements_file")
 fi
 stamp_value=$(printf '%s\n' "$requirements" | sha256sum | cut -d' ' -f1)
-full_stamp_value=$(grep -vE '^[[:space:]]*(#|$)' tests/requirements.txt | sha256sum | cut -d' ' -f1)
+full_stamp_value=$(grep -vE '^[[:space:]]*(#|$)' "$requirements_file" | sha256sum | cut -d' ' -f1)
 stamp_file="$VENV/.virt-disk-requirements"
 
 current=$(cat "$stamp_file" 2>/dev/null || true)

@@ -18,6 +18,7 @@ mkdir -p "$dest"
 rsync -a --delete \
     --exclude=/.git \
     --exclude=/.venv \
+    --exclude=/.venv-release \
     --exclude=/build \
     --exclude=/tests/output \
     --filter=':- .gitignore' \
