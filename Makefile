@@ -39,7 +39,7 @@ help:
 	@echo "  make integration  ansible-test integration on this host (root, destructive), then the leak check"
 	@echo "  make system       concurrency and fault tests (tests/system, pytest-ansible, real devices), then the leak check"
 	@echo "  make molecule     the molecule scenario extensions/molecule/default on localhost, then the leak check"
-	@echo "  make kernel       the real-kernel tier: nbd, kpartx, kernel scan, the role, molecule in a Debian kernel under QEMU"
+	@echo "  make kernel       the real-kernel tier: nbd, kpartx, kernel scan, the role and playbook runs in a Debian kernel under QEMU"
 	@echo "  make bench        image_mount against hand-written commands, fuse start-up, 32 in parallel (build/bench/; root, ~2 min)"
 	@echo "  make leaks        the leak check alone (loop devices, mounts, qemu helpers, nbd, dm)"
 	@echo "  make build        ansible-galaxy collection build into build/dist"

@@ -8,8 +8,8 @@
 #    virtio disk over the venv and the base Python (9p without a cache makes
 #    every Python import take seconds under emulation; a squashfs on a virtio
 #    disk is read in bulk and cached).
-# 2. Gives Ansible a writable home on tmpfs and points it at the synced
-#    collection (build/collections) and the venv's Python.
+# 2. Gives Ansible a writable home on tmpfs and points it at a tmpfs copy of
+#    the synced collection (build/collections) and the venv's Python.
 # 3. Loads nbd (max_part=16 nbds_max=16), dm-mod and loop (max_part=15).
 # 4. Runs every tests/kernel/suites/*.sh in order (KT_SUITES=glob to pick),
 #    each bounded by KT_SUITE_TIMEOUT seconds, then the final leak check.
@@ -67,7 +67,8 @@ export HOME=$WORK/home
 export ANSIBLE_HOME=$WORK/home/.ansible
 export ANSIBLE_LOCAL_TEMP=$WORK/home/tmp
 export ANSIBLE_REMOTE_TMP=$WORK/home/remote-tmp
-export ANSIBLE_COLLECTIONS_PATH=$REPO/build/collections
+# the collection on tmpfs (see below)
+export ANSIBLE_COLLECTIONS_PATH=$WORK/collections
 export ANSIBLE_PYTHON_INTERPRETER=$REPO/.venv/bin/python
 export ANSIBLE_PIPELINING=true
 export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
@@ -84,8 +85,16 @@ for dir in /root/.ansible/tmp /root/.ansible /root; do
         break
     fi
 done
-[[ -d "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/virt/disk" ]] ||
-    fatal "no synced collection at $ANSIBLE_COLLECTIONS_PATH (run.sh runs hack/sync.sh)"
+# The synced collection, copied to tmpfs without its tests: over 9p every read
+# is slow under emulation, and the repository is read-only there, so Python
+# could not keep the bytecode of the collection's modules next to them and the
+# module processes of the Python drivers (bin/ktlib.py) would compile them at
+# every run.
+synced=$REPO/build/collections/ansible_collections/virt/disk
+[[ -d "$synced" ]] || fatal "no synced collection at $synced (run.sh runs hack/sync.sh)"
+mkdir -p "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/virt/disk"
+rsync -a --exclude=/tests --exclude=/bench "$synced/" "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/virt/disk/" ||
+    fatal "cannot copy $synced to $ANSIBLE_COLLECTIONS_PATH"
 
 # ---------------------------------------------------------------- kernel modules
 modprobe nbd max_part=16 nbds_max=16 || fatal "modprobe nbd failed"
@@ -115,7 +124,10 @@ done
 say "images: $(cd "$KT_IMAGES" && echo *)"
 
 # ---------------------------------------------------------------- suites
-suite_timeout=${KT_SUITE_TIMEOUT:-900}
+# The longest suite (20, two playbook runs of the role) takes about 10 min on a
+# 2-core host busy with nothing but this QEMU, the other suites 2-6 min: 20 min
+# leaves twice that.
+suite_timeout=${KT_SUITE_TIMEOUT:-1200}
 for suite in "$REPO"/tests/kernel/suites/${KT_SUITES:-*}.sh; do
     [[ -e "$suite" ]] || continue
     name=$(basename "$suite" .sh)

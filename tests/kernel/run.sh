@@ -38,8 +38,9 @@
 #
 # Environment: CI=true (never skip: anything missing is a failure; this script
 # never skips anyway), KERNEL_TIER_TIMEOUT (seconds for the whole tier, default
-# 2700: with the role and molecule suites the tier takes about 26 min under
-# TCG, too close to 30 min for a tight bound), KT_CASES (regex of image_mount cases), KT_SUITES (glob of suites),
+# 2700: the tier takes about 18 min on a 2-core host busy with nothing but its
+# QEMU, so this is more than twice that, and bounds a hung guest),
+# KT_CASES (regex of image_mount cases), KT_SUITES (glob of suites),
 # KT_KERNEL_PACKAGE (e.g. linux-image-6.1.0-56-amd64 to pin the kernel),
 # KT_CPUS (2), KT_MEMORY (2G).
 set -euo pipefail

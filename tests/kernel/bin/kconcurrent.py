@@ -30,6 +30,11 @@ BASE = os.path.join(os.environ["KT_IMAGES"], "disk.qcow2")
 PY = os.path.join(REPO, ".venv", "bin", "python")
 ENV = dict(os.environ, PYTHONPATH=os.environ["ANSIBLE_COLLECTIONS_PATH"], LC_ALL="C")
 MODULE = "ansible_collections.virt.disk.plugins.modules.image_mount"
+# The runs queue on the nbd allocation lock and the image's lock, each waiting
+# at most `timeout` seconds (30 by default): under emulation the last of six
+# runs on one image waited about 25 s on a quiet host, so a busy one would
+# time out on the budget, not on a fault. The queueing is what is tested.
+LOCK_TIMEOUT = 180
 
 
 def start(args, name):
@@ -88,7 +93,7 @@ def case_distinct(count):
     t0 = time.time()
     try:
         results = run_at_once([{"image": img, "path": os.path.join(WORK, "m%d" % i), "backend": "nbd",
-                                "partition": "2"} for i, img in enumerate(images)])
+                                "partition": "2", "timeout": LOCK_TIMEOUT} for i, img in enumerate(images)])
         failed = ["%s (actions: %s)" % (r.get("msg"), r.get("actions")) for r in results if r.get("failed")]
         assert not failed, "runs failed: %s" % failed
         devices = [r["device"] for r in results]
@@ -110,7 +115,8 @@ def case_same(count):
     path = os.path.join(WORK, "same")
     t0 = time.time()
     try:
-        results = run_at_once([{"image": image, "path": path, "backend": "nbd", "partition": "2"}] * count)
+        results = run_at_once([{"image": image, "path": path, "backend": "nbd", "partition": "2",
+                                "timeout": LOCK_TIMEOUT}] * count)
         failed = ["%s (actions: %s)" % (r.get("msg"), r.get("actions")) for r in results if r.get("failed")]
         assert not failed, "runs failed: %s" % failed
         changed = [r for r in results if r["changed"]]

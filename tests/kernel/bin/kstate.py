@@ -1,5 +1,6 @@
 """Print what the kernel shows about images, as one JSON object, for the
-playbooks' asserts (bin/kstate runs this with the venv's Python). Read from
+playbooks' asserts (bin/kstate runs this with the venv's Python; the Python
+drivers import it and call state()). Read from
 sysfs and /proc directly, in one process: every fork is slow under emulation.
 Nothing here goes through the module under test.
 
@@ -52,7 +53,8 @@ def run(argv):
         return str(e)
 
 
-def main():
+def state():
+    """The state described above, as a dict."""
     blocks = sorted(os.listdir(SYS))
     state = {"nbd": [], "loops": [], "dm": [], "mounts": [], "qemu": []}
     for name in blocks:
@@ -86,7 +88,11 @@ def main():
             continue
         argv = (read("/proc/%s/cmdline" % pid, "") or "").replace("\0", " ")
         state["qemu"].append({"pid": int(pid), "argv": argv})
-    print(json.dumps(state))
+    return state
+
+
+def main():
+    print(json.dumps(state()))
 
 
 if __name__ == "__main__":

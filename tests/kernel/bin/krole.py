@@ -1,0 +1,241 @@
+# -*- coding: utf-8 -*-
+# Copyright: virt.disk contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The role virt.disk.image_host and virt.disk.image_mount through
+ansible-playbook on a real kernel, where nbd and loop are loadable modules.
+Run by suites/20-image-host-role.sh inside the guest. Two playbook runs
+(under emulation a controller takes ~15 s to start):
+
+1. playbooks/image_host.yml: the reload cases (they record themselves:
+   image_host/reload-when-free, image_host/no-reload-when-in-use), then nbd
+   and loop are unloaded, then playbooks/converge.yml: the role with its
+   defaults and a mount of disk.qcow2 (backend auto) through Ansible.
+2. playbooks/converge.yml again.
+
+Recorded here:
+  image_host/role-loads-modules   in run 1 the role's loads of nbd and loop
+      changed; /sys/module/nbd/parameters says max_part=31 (the role's 16:
+      the kernel keeps 2^n - 1) nbds_max=16, loop max_part=15;
+      /etc/modprobe.d/virt-disk.conf has their options and
+      /etc/modules-load.d/virt-disk.conf their names; image_mount_info reports
+      the same parameters; in run 2 no task of the role changed anything
+  image_mount/ansible-playbook    the mount in run 1 changed and the kernel
+      shows nbdNp2 of a qemu-nbd serving disk.qcow2 mounted at the path; in
+      run 2 it changed nothing (PLAY RECAP changed=0 for the whole play); the
+      same in check mode changes nothing; absent takes everything down
+
+Afterwards nbd and loop run as guest.sh loaded them (the role's defaults are
+the same parameters) and the role's files are removed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+
+from ktlib import IMAGES, REPO, WORK, CheckFailed, brief, clean_checks, expect, kernel, log, mounted_at, named, \
+    qemu_argv, record, run, kreset, main_exit
+
+PLAYBOOKS = os.path.join(REPO, "tests", "kernel", "playbooks")
+IMAGE = os.path.join(IMAGES, "disk.qcow2")
+MNT = os.path.join(WORK, "mnt", "converge")
+MODPROBE_FILE = "/etc/modprobe.d/virt-disk.conf"
+MODULES_LOAD_FILE = "/etc/modules-load.d/virt-disk.conf"
+ROLE = "virt.disk.image_host : "
+SUMMARY = os.environ["KT_SUMMARY"]
+
+
+def playbook(name):
+    """ansible-playbook NAME, its output streamed to the log and parsed:
+    (exit status, {play: [changed task names]}, recap line of localhost)."""
+    proc = subprocess.Popen(["ansible-playbook", os.path.join(PLAYBOOKS, name)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    play = task = ""
+    changed = {}
+    recap = ""
+    for line in proc.stdout:
+        print(line, end="", flush=True)
+        m = re.match(r"^(PLAY|TASK) \[(.*)\] \*+$", line.rstrip())
+        if m:
+            if m.group(1) == "PLAY":
+                play = m.group(2)
+            else:
+                task = m.group(2)
+        elif line.startswith("changed: ["):
+            changed.setdefault(play, []).append(task)
+        elif re.match(r"^localhost +: ok=", line):
+            recap = line.strip()
+    return proc.wait(), changed, recap
+
+
+def recap_count(recap, key):
+    m = re.search(r"\b%s=(\d+)" % key, recap)
+    return int(m.group(1)) if m else -1
+
+
+def param(module, name):
+    try:
+        with open("/sys/module/%s/parameters/%s" % (module, name), encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return "none"
+
+
+def builtin(module):
+    return os.path.isdir("/sys/module/" + module) and not os.path.exists("/sys/module/%s/initstate" % module)
+
+
+def read(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        return str(e)
+
+
+def recorded(name):
+    with open(SUMMARY, encoding="utf-8") as f:
+        return any(line.split("\t")[1:2] == [name] for line in f)
+
+
+def remove_role_files():
+    for f in (MODPROBE_FILE, MODULES_LOAD_FILE):
+        if os.path.exists(f):
+            os.unlink(f)
+
+
+def main():
+    failures = 0
+    t0 = time.time()
+    # the guest's /etc is an overlay of the host's: files the host has from
+    # elsewhere must not make the role's writes look like no-ops
+    remove_role_files()
+    rc1, changed1, recap1 = playbook("image_host.yml")
+    seconds1 = time.time() - t0  # the reload cases, the unload and the first converge
+    for case in ("image_host/reload-when-free", "image_host/no-reload-when-in-use"):
+        if not recorded(case):
+            failures += 1
+            record("FAIL", case, seconds1, "not recorded: image_host.yml exited %d (%s)" % (rc1, recap1))
+    # wanted: the role's defaults (max_part 16 shows as 31 in the kernel)
+    wanted = {"nbd": {"max_part": "31", "nbds_max": "16"}, "loop": {"max_part": "15"}}
+    loop_is_module = not builtin("loop")
+    managed = ["nbd", "loop"] if loop_is_module else ["nbd"]
+    role_problems, mount_problems = [], []
+    converge1 = changed1.get("Converge", [])
+    try:
+        expect([("image_host.yml exited 0", rc1 == 0), ("no task failed", recap_count(recap1, "failed") == 0)],
+               recap1)
+    except CheckFailed as e:
+        role_problems.append(str(e))
+        mount_problems.append(str(e))
+
+    # ---- run 1: the role loaded and persisted both modules, the module mounted
+    checks = [("the role's load of %s changed" % m, ROLE + "Load the module with its parameters - " + m in converge1)
+              for m in managed]
+    checks += [("the role wrote %s" % MODPROBE_FILE, ROLE + "Write the module options to " + MODPROBE_FILE in converge1),
+               ("the role wrote %s" % MODULES_LOAD_FILE,
+                ROLE + "Write the modules to load at boot to " + MODULES_LOAD_FILE in converge1)]
+    for module in managed:
+        for key, value in wanted[module].items():
+            checks.append(("%s %s=%s in /sys/module (it is %s)" % (module, key, value, param(module, key)),
+                           param(module, key) == value))
+    modprobe_conf, modules_load = read(MODPROBE_FILE), read(MODULES_LOAD_FILE)
+    checks += [("%s: options nbd max_part=16 nbds_max=16" % MODPROBE_FILE,
+                re.search(r"(?m)^options nbd (?=.*\bmax_part=16\b)(?=.*\bnbds_max=16\b)", modprobe_conf) is not None),
+               ("%s lists nbd" % MODULES_LOAD_FILE, re.search(r"(?m)^nbd$", modules_load) is not None)]
+    if loop_is_module:
+        checks += [("%s: options loop max_part=15" % MODPROBE_FILE,
+                    re.search(r"(?m)^options loop .*\bmax_part=15\b", modprobe_conf) is not None),
+                   ("%s lists loop" % MODULES_LOAD_FILE, re.search(r"(?m)^loop$", modules_load) is not None)]
+    info = run("image_mount_info", {"kernel_modules": ["loop", "nbd"]}, may_fail=True)
+    for module in managed:
+        found = info.get("kernel_modules", {}).get(module, {})
+        got = {k: v for k, v in found.get("parameters", {}).items() if k in wanted[module]}
+        checks += [("image_mount_info: %s loaded" % module, found.get("state") == "loaded"),
+                   ("image_mount_info: %s parameters %s (it says %s)" % (module, wanted[module], got), got == wanted[module])]
+    checks.append(("image_mount_info: nbd is a usable backend", "nbd" in info.get("host", {}).get("backends", [])))
+    try:
+        expect(checks, "changed in converge: %s; %s: %r; %s: %r"
+               % (converge1, MODPROBE_FILE, modprobe_conf, MODULES_LOAD_FILE, modules_load))
+    except CheckFailed as e:
+        role_problems.append(str(e))
+
+    k = kernel()
+    parts = [m["source"] for m in k["mounts"]]
+    disk = os.path.basename(parts[0])[:-2] if parts else ""
+    served = named(k["nbd"], disk)
+    try:
+        expect([("the mount task changed", "Mount the partition labelled root of the qcow2 image (backend auto)" in converge1),
+                ("one mount, nbdNp2 at %s" % MNT, len(parts) == 1 and re.match(r"^/dev/nbd[0-9]+p2$", parts[0]) is not None
+                 and mounted_at(k, MNT) == parts),
+                ("its device is connected", len(served) == 1),
+                ("served by a qemu-nbd of disk.qcow2", bool(served) and IMAGE in qemu_argv(k, served[0]["tgid"]))],
+               "kernel: %s" % k)
+    except CheckFailed as e:
+        mount_problems.append(str(e))
+
+    # ---- run 2: nothing changes
+    rc2, changed2, recap2 = playbook("converge.yml")
+    changed_all = [t for tasks in changed2.values() for t in tasks]
+    try:
+        expect([("converge.yml exited 0", rc2 == 0), ("no task failed", recap_count(recap2, "failed") == 0),
+                ("no task of the role changed", not [t for t in changed_all if t.startswith(ROLE)])],
+               "second run: %s; changed: %s" % (recap2, changed_all))
+    except CheckFailed as e:
+        role_problems.append(str(e))
+    try:
+        expect([("the second run changed nothing (changed=0)", recap_count(recap2, "changed") == 0 and not changed_all),
+                ("it did not fail", rc2 == 0)],
+               "second run: %s; changed: %s" % (recap2, changed_all))
+    except CheckFailed as e:
+        mount_problems.append(str(e))
+    seconds2 = time.time() - t0  # both runs
+
+    # ---- the module in check mode, then absent (the module process)
+    try:
+        args = {"image": IMAGE, "path": MNT, "partition": "LABEL=root", "state": "mounted"}
+        again = run("image_mount", args, check_mode=True)
+        expect([("check mode: not changed", again.get("changed") is False),
+                ("check mode: partition_device is the mounted source", [again.get("partition_device")] == parts),
+                ("check mode: its mounts are the path", [m.get("path") for m in again.get("mounts", [])] == [MNT])],
+               "check mode: %s" % brief(again))
+        gone = run("image_mount", {"image": IMAGE, "path": MNT, "state": "absent"})
+        k = kernel()
+        expect([("absent changed", gone.get("changed") is True), ("the mount point is gone", not os.path.exists(MNT))]
+               + clean_checks(k), "absent: %s kernel: %s" % (brief(gone), k))
+    except CheckFailed as e:
+        mount_problems.append(str(e))
+    seconds3 = time.time() - t0
+
+    for name, problems, seconds, message in (
+            ("image_host/role-loads-modules", role_problems, seconds2,
+             "loaded nbd (max_part=%s nbds_max=%s) and loop (max_part=%s), options persisted; second run changed nothing"
+             % (param("nbd", "max_part"), param("nbd", "nbds_max"), param("loop", "max_part"))),
+            ("image_mount/ansible-playbook", mount_problems, seconds3,
+             "%s mounted through Ansible; second run changed=0; check mode unchanged; absent took it down"
+             % (parts[0] if parts else "?"))):
+        if problems:
+            failures += 1
+            record("FAIL", name, seconds, " | ".join(problems))
+        else:
+            record("PASS", name, seconds, message)
+
+    # ---- leave nbd and loop as guest.sh loaded them, and none of the role's files
+    kreset()
+    remove_role_files()
+    if param("nbd", "max_part") != "31" or param("nbd", "nbds_max") != "16":
+        log("nbd runs with max_part=%s nbds_max=%s: loading it again with max_part=16 nbds_max=16"
+            % (param("nbd", "max_part"), param("nbd", "nbds_max")))
+        subprocess.run(["modprobe", "-r", "nbd"], check=False)
+        subprocess.run(["modprobe", "nbd", "max_part=16", "nbds_max=16"], check=False)
+    if loop_is_module and param("loop", "max_part") != "15":
+        subprocess.run(["modprobe", "-r", "loop"], check=False)
+        subprocess.run(["modprobe", "loop", "max_part=15"], check=False)
+    return failures
+
+
+if __name__ == "__main__":
+    main_exit(main())
