@@ -21,7 +21,8 @@ Recorded here:
       /etc/modules-load.d/virt-disk.conf their names; image_mount_info reports
       the same parameters; in run 2 no task of the role changed anything
   image_mount/ansible-playbook    the mount in run 1 changed and the kernel
-      shows nbdNp2 of a qemu-nbd serving disk.qcow2 mounted at the path; in
+      shows nbdNp2 of a qemu-nbd serving disk.qcow2 mounted at the path with
+      the default opts nodev,nosuid and a file of the image readable there; in
       run 2 it changed nothing (PLAY RECAP changed=0 for the whole play); the
       same in check mode changes nothing; absent takes everything down
 
@@ -101,6 +102,16 @@ def recorded(name):
         return any(line.split("\t")[1:2] == [name] for line in f)
 
 
+def mount_options(path):
+    """The per-mount options of the mount at PATH (/proc/self/mountinfo field 6), or []."""
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            fields = line.split()
+            if re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]) == path:
+                return fields[5].split(",")
+    return []
+
+
 def remove_role_files():
     for f in (MODPROBE_FILE, MODULES_LOAD_FILE):
         if os.path.exists(f):
@@ -172,7 +183,11 @@ def main():
                 ("one mount, nbdNp2 at %s" % MNT, len(parts) == 1 and re.match(r"^/dev/nbd[0-9]+p2$", parts[0]) is not None
                  and mounted_at(k, MNT) == parts),
                 ("its device is connected", len(served) == 1),
-                ("served by a qemu-nbd of disk.qcow2", bool(served) and IMAGE in qemu_argv(k, served[0]["tgid"]))],
+                ("served by a qemu-nbd of disk.qcow2", bool(served) and IMAGE in qemu_argv(k, served[0]["tgid"])),
+                ("mounted with the default opts nodev,nosuid (it has %s)" % mount_options(MNT),
+                 {"nodev", "nosuid"} <= set(mount_options(MNT))),
+                ("the image's os-release is readable at the path",
+                 "virt.disk sample" in read(os.path.join(MNT, "etc", "os-release")))],
                "kernel: %s" % k)
     except CheckFailed as e:
         mount_problems.append(str(e))
