@@ -389,7 +389,9 @@ class Bench(object):
 
     def drop_image_cache(self, path):
         """Forget what the module learned about an image (virt.disk's image cache), for a cold run."""
-        from ansible_collections.virt.disk.plugins.module_utils import image, imagecache, statefile
+        from ansible_collections.virt.disk.plugins.module_utils.image import image
+        from ansible_collections.virt.disk.plugins.module_utils.state import imagecache
+        from ansible_collections.virt.disk.plugins.module_utils.state import statefile
         cache = statefile.path(image.inspect(path).key, kind=imagecache.KIND)
         if os.path.exists(cache):
             os.unlink(cache)
@@ -598,7 +600,8 @@ class Bench(object):
         return [self.raw, self.qcow] + self.d_images
 
     def module_exports(self):
-        from ansible_collections.virt.disk.plugins.module_utils import fuse, image
+        from ansible_collections.virt.disk.plugins.module_utils.kernel import qsd as fuse
+        from ansible_collections.virt.disk.plugins.module_utils.image import image
         out = []
         for img in self.images():
             if os.path.exists(img):

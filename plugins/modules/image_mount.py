@@ -362,7 +362,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 # Before the other module_utils: it makes them compile once, not twice, from the module zip.
 from ansible_collections.virt.disk.plugins.module_utils import compile_once  # pylint: disable=unused-import
-from ansible_collections.virt.disk.plugins.module_utils.converge import converge
+from ansible_collections.virt.disk.plugins.module_utils.plan.converge import converge
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.runner import Runner
 

@@ -338,12 +338,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 # Before the other module_utils: it makes them compile once, not twice, from the module zip.
 from ansible_collections.virt.disk.plugins.module_utils import compile_once  # pylint: disable=unused-import
-from ansible_collections.virt.disk.plugins.module_utils import capabilities, inventory, kmodules
+from ansible_collections.virt.disk.plugins.module_utils.state import capabilities
+from ansible_collections.virt.disk.plugins.module_utils.state import inventory
+from ansible_collections.virt.disk.plugins.module_utils.kernel import kmodules
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.formats import FORMATS
-from ansible_collections.virt.disk.plugins.module_utils.locking import RUN_DIR
-from ansible_collections.virt.disk.plugins.module_utils.procs import Procs
-from ansible_collections.virt.disk.plugins.module_utils.sysfs import SysFS
+from ansible_collections.virt.disk.plugins.module_utils.image.formats import FORMATS
+from ansible_collections.virt.disk.plugins.module_utils.state.locking import RUN_DIR
+from ansible_collections.virt.disk.plugins.module_utils.kernel.procs import Procs
+from ansible_collections.virt.disk.plugins.module_utils.kernel.sysfs import SysFS
 
 
 def main():
@@ -369,8 +371,8 @@ def main():
     layout = None
     if module.params["image"]:
         # Imported only when asked: listing what is attached needs none of it.
-        from ansible_collections.virt.disk.plugins.module_utils import preview  # pylint: disable=import-outside-toplevel
-        from ansible_collections.virt.disk.plugins.module_utils.converge import Env  # pylint: disable=import-outside-toplevel
+        from ansible_collections.virt.disk.plugins.module_utils.plan import preview  # pylint: disable=import-outside-toplevel
+        from ansible_collections.virt.disk.plugins.module_utils.plan.converge import Env  # pylint: disable=import-outside-toplevel
         from ansible_collections.virt.disk.plugins.module_utils.runner import Runner  # pylint: disable=import-outside-toplevel
         env = Env(Runner(module), sysfs, module.params["timeout"], procs, RUN_DIR)
         try:

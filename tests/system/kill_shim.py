@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import signal
 
-from ansible_collections.virt.disk.plugins.module_utils import executor
+from ansible_collections.virt.disk.plugins.module_utils.plan import executor
 from ansible_collections.virt.disk.plugins.modules import image_mount
 
 STEPS = {"attach": "_do_attach", "map": "_do_map", "mount": "_do_mount"}

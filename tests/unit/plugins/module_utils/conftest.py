@@ -16,7 +16,7 @@ import os
 
 import pytest
 
-from ansible_collections.virt.disk.plugins.module_utils.sysfs import SysFS
+from ansible_collections.virt.disk.plugins.module_utils.kernel.sysfs import SysFS
 
 LOOP_MAJOR = 7
 NBD_MAJOR = 43

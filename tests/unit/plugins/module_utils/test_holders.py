@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.virt.disk.plugins.module_utils import mounts
+from ansible_collections.virt.disk.plugins.module_utils.mounts import mount as mounts
 
 
 def test_parse_fuser_takes_pids_and_drops_access_letters_and_kernel():

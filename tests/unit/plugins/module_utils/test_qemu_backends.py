@@ -12,9 +12,13 @@ import os
 
 import pytest
 
-from ansible_collections.virt.disk.plugins.module_utils import discovery, formats, fuse, nbd, nbd_connect
+from ansible_collections.virt.disk.plugins.module_utils.state import discovery
+from ansible_collections.virt.disk.plugins.module_utils.image import formats
+from ansible_collections.virt.disk.plugins.module_utils.kernel import qsd as fuse
+from ansible_collections.virt.disk.plugins.module_utils.kernel import nbd
+from ansible_collections.virt.disk.plugins.module_utils.backends import nbd as nbd_connect
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.image import Image
+from ansible_collections.virt.disk.plugins.module_utils.image.image import Image
 
 
 # format policy ------------------------------------------------------------

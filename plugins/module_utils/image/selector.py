@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright: virt.disk contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Partition selectors and the `auto` rule of the contract.
+
+Selectors: "auto", "0" (whole device), "N" (1-based), "LABEL=x", "UUID=x",
+"PARTLABEL=x", "PARTUUID=x" (UUIDs compare case-insensitively).
+"""
+
+from __future__ import annotations
+
+import platform
+
+from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.image.parttable import describe
+
+WHOLE = 0
+KEYS = {"LABEL": "label", "UUID": "uuid", "PARTLABEL": "partlabel", "PARTUUID": "partuuid"}
+CASELESS = ("uuid", "partuuid")
+LINUX_FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs", "btrfs", "squashfs", "erofs", "f2fs")
+
+# Discoverable Partitions Specification: root partition type per architecture.
+DPS_ROOT = {
+    "x86_64": "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
+    "amd64": "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
+    "aarch64": "b921b045-1df0-41c3-af44-4c6f280d3fae",
+    "arm64": "b921b045-1df0-41c3-af44-4c6f280d3fae",
+    "i386": "44479540-f297-41b2-9af7-d131d5f0458a",
+    "i686": "44479540-f297-41b2-9af7-d131d5f0458a",
+    "armv7l": "69dad710-2ce4-4e3c-b16c-21a1d49abed3",
+    "riscv64": "72ec70a6-cf74-40e6-bd49-4bda08e8f224",
+    "ppc64le": "c31c45e6-3f39-412e-80fb-4809c4980599",
+    "s390x": "5eead9a9-fe09-4a1e-a1d7-520d00531306",
+}
+
+
+def parse(text):
+    """Parse a selector into (kind, value); kind is auto, number or a KEYS value."""
+    text = (text if text is not None else "auto").strip()
+    if text.lower() == "auto" or text == "":
+        return ("auto", None)
+    if text.isascii() and text.isdigit():
+        return ("number", int(text))
+    key, sep, value = text.partition("=")
+    if sep and key.upper() in KEYS and value:
+        kind = KEYS[key.upper()]
+        return (kind, value.lower() if kind in CASELESS else value)
+    raise VirtDiskError(
+        "invalid partition selector %r: use auto, 0 (whole device), a partition number, "
+        "LABEL=, UUID=, PARTLABEL= or PARTUUID=" % text)
+
+
+def _candidates(table):
+    """Partitions plus, on a disk without a table, the whole device as number 0."""
+    if table.label is None:
+        whole = dict(table.whole)
+        whole.update({"number": WHOLE, "partlabel": None, "partuuid": None})
+        return [whole]
+    return table.partitions
+
+
+def _mountable(part):
+    return part.get("usage") == "filesystem" and part.get("fstype") not in (None, "swap")
+
+
+def resolve(selector, table, image, arch=None):
+    """The partition number selected on table (0 = the whole device)."""
+    kind, value = selector
+    if kind == "number":
+        if value == WHOLE:
+            return WHOLE
+        if table.label is None:
+            raise VirtDiskError("partition %d not found on %s: it has no partition table; partitions seen: %s"
+                                % (value, image, describe(table)))
+        if table.get(value) is None:
+            raise VirtDiskError("partition %d not found on %s; partitions seen: %s"
+                                % (value, image, describe(table)))
+        return value
+    if kind == "auto":
+        return _auto(table, image, arch)
+    matches = []
+    for part in _candidates(table):
+        have = part.get(kind)
+        if have is None:
+            continue
+        if (have.lower() if kind in CASELESS else have) == value:
+            matches.append(part["number"])
+    name = [k for k, v in KEYS.items() if v == kind][0]
+    if not matches:
+        raise VirtDiskError("no partition of %s matches %s=%s; partitions seen: %s"
+                            % (image, name, value, describe(table)))
+    if len(matches) > 1:
+        raise VirtDiskError("%s=%s matches several partitions of %s (%s); select one by number"
+                            % (name, value, image, ", ".join(str(n) for n in matches)))
+    return matches[0]
+
+
+def _auto(table, image, arch):
+    if table.label is None:
+        return WHOLE
+    arch = arch or platform.machine()
+    if table.label == "gpt" and arch in DPS_ROOT:
+        roots = [p for p in table.partitions if p["type"] == DPS_ROOT[arch]]
+        if len(roots) == 1:
+            return roots[0]["number"]
+    mountable = [p for p in table.partitions if _mountable(p)]
+    if len(mountable) == 1:
+        return mountable[0]["number"]
+    linux = [p for p in mountable if p.get("fstype") in LINUX_FILESYSTEMS]
+    if linux:
+        best = max(p["size"] for p in linux)
+        return min(p["number"] for p in linux if p["size"] == best)
+    raise VirtDiskError("partition: auto found no partition with a mountable Linux filesystem on %s; "
+                        "partitions seen: %s" % (image, describe(table)))

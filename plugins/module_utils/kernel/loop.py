@@ -1,0 +1,84 @@
+# -*- coding: utf-8 -*-
+# Copyright: virt.disk contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Loop devices as the kernel reports them, and finding the ones over an image.
+
+Discovery matches attached loop devices to the image by the backing file's
+device and inode (LOOP_GET_STATUS64), at offset 0 with no size limit, so a
+device attached by hand through another path or a symlink is still found.
+Attaching and detaching (the loop backend) is in loop_attach.py.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+
+from ansible_collections.virt.disk.plugins.module_utils.image.image import DELETED
+
+
+LOOP_SET_STATUS64 = 0x4C04
+LOOP_GET_STATUS64 = 0x4C05
+LO_FLAGS_READ_ONLY = 1
+LO_FLAGS_AUTOCLEAR = 4
+LO_FLAGS_PARTSCAN = 8
+# struct loop_info64: lo_device, lo_inode, lo_rdevice, lo_offset, lo_sizelimit,
+# lo_number, lo_encrypt_type, lo_encrypt_key_size, lo_flags, lo_file_name[64],
+# lo_crypt_name[64], lo_encrypt_key[32], lo_init[2]
+LOOP_INFO64 = struct.Struct("=QQQQQIIII64s64s32s2Q")
+
+
+def decode_kernel_dev(value):
+    """Split a dev_t in the kernel's new_encode_dev() layout into (major, minor)."""
+    major = (value & 0xfff00) >> 8
+    minor = (value & 0xff) | ((value >> 12) & 0xfff00)
+    return major, minor
+
+
+def unpack_status(raw):
+    fields = LOOP_INFO64.unpack(raw)
+    return {
+        "backing_dev": decode_kernel_dev(fields[0]),
+        "backing_inode": fields[1],
+        "offset": fields[3],
+        "sizelimit": fields[4],
+        "flags": fields[8],
+        "file_name": fields[9].split(b"\0", 1)[0].decode("utf-8", "surrogateescape"),
+    }
+
+
+def get_status(device):
+    """LOOP_GET_STATUS64 of /dev/loopN as a dict, or None when it is not attached."""
+    try:
+        fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        raw = fcntl.ioctl(fd, LOOP_GET_STATUS64, bytes(LOOP_INFO64.size))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return unpack_status(raw)
+
+
+def find_attached(sysfs, image, status=get_status, dev_root="/dev"):
+    """sysfs loop_info of the loop devices backed by image (same device and
+    inode, offset 0; for an image that is gone, see Image.backs_loop)."""
+    found = []
+    for name in sysfs.block_devices("loop"):
+        info = sysfs.loop_info(name)
+        if info is None or info["offset"] or info["sizelimit"]:
+            continue
+        device = os.path.join(dev_root, name)
+        st = status(device)
+        if st is not None:
+            if st["offset"] or st["sizelimit"]:
+                continue
+            if image.backs_loop(st["backing_dev"], st["backing_inode"], info["backing_file"], device):
+                found.append(info)
+        elif info["backing_file"] in (image.path, image.path + DELETED):
+            found.append(info)
+    return found

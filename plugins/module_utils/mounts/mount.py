@@ -1,0 +1,95 @@
+# -*- coding: utf-8 -*-
+# Copyright: virt.disk contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Mounting and unmounting (mount(8), umount(8)), and naming what keeps a mount busy.
+
+Finding the mounts of an image's devices is a question about the mount
+table, answered in mountinfo.py."""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
+from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.kernel.kmsg import KernelLog
+
+
+def mount(runner, device, path, fstype, opts, read_only, kernel_log=KernelLog):
+    """Mount device at path. read_only forces "ro"; otherwise "ro" in opts is the
+    user's (a read-only mount of a writable device), and "rw" is the default.
+
+    A failure carries what the kernel logged about the device meanwhile (the
+    filesystem's own reason, which mount(8) does not say)."""
+    given = [o for o in (opts or "").split(",") if o]
+    read_only = read_only or ("ro" in given and "rw" not in given)
+    options = [o for o in given if o not in ("ro", "rw")]
+    options.insert(0, "ro" if read_only else "rw")
+    args = ["mount"]
+    if fstype:
+        args += ["-t", fstype]
+    args += ["-o", ",".join(options), device, path]
+    _run_logged(runner, args, device, "mount %s at %s" % (device, path), kernel_log)
+
+
+def remount(runner, device, path, opts, read_only, kernel_log=KernelLog):
+    """Change the generic flags of the mount at path (ro/rw, nosuid, nodev,
+    noexec, atime...) in place; the filesystem's own options stay."""
+    flags, _fs_options = mountopts.wanted(opts, read_only)
+    args = ["mount", "-o", "remount," + mountopts.render(flags), path]
+    _run_logged(runner, args, device, "remount %s" % path, kernel_log)
+
+
+def _run_logged(runner, args, device, step, kernel_log):
+    with kernel_log() as log:
+        rc, out, err = runner.run(args, step=step, check=False)
+        if rc == 0:
+            return
+        text = (err or out).strip()
+        said = [m for m in log.about(device) if m not in text]
+    if said:
+        text = "%s; the kernel said: %s" % (text, "; ".join(said)) if text else "the kernel said: " + "; ".join(said)
+    raise VirtDiskError("%s exited with %d" % (" ".join(args), rc), step=step, tool_error=text)
+
+
+def umount(runner, path):
+    rc, out, err = runner.run(["umount", path], step="unmount %s" % path, check=False)
+    if rc != 0:
+        text = (err or out).strip()
+        if "busy" in text:
+            text += "; processes using it: %s" % (holders(runner, path) or "unknown")
+        raise VirtDiskError("umount exited with %d" % rc, step="unmount %s" % path, tool_error=text)
+
+
+def holders(runner, path, proc_root="/proc"):
+    """"PID (command)" of the processes that keep the filesystem at path busy, from `fuser -m`.
+
+    fuser prints the PIDs on stdout, each followed by access letters (c, e, f,
+    r, m); its table of names goes to stderr only with -v, so names come
+    from /proc/PID/comm.
+    """
+    if runner.which("fuser", required=False) is None:
+        return None
+    _rc, out, _err = runner.run(["fuser", "-m", path], step="find users of %s" % path, check=False)
+    return format_holders(parse_fuser(out), proc_root) or None
+
+
+def parse_fuser(out):
+    pids = []
+    for token in out.split():
+        digits = token.rstrip("cefrm")
+        if digits.isdigit():
+            pids.append(int(digits))
+    return pids
+
+
+def format_holders(pids, proc_root="/proc"):
+    named = []
+    for pid in pids:
+        try:
+            with open(os.path.join(proc_root, str(pid), "comm")) as f:
+                named.append("%d (%s)" % (pid, f.read().strip()))
+        except (IOError, OSError):
+            named.append(str(pid))
+    return ", ".join(named)

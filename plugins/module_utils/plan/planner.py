@@ -1,0 +1,218 @@
+# -*- coding: utf-8 -*-
+# Copyright: virt.disk contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The planner: from the discovered state and the wanted state to a list of steps.
+
+A pure function of its inputs, so check mode runs only this and unit tests can
+cover every pair of states. The steps are executed in order by the executor.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
+from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
+from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+
+STATES = ("mounted", "mapped", "unmapped", "absent")
+
+
+class Want(object):
+    """The wanted end state of one task."""
+
+    def __init__(self, state, path=None, number=0, backend="loop", mapper="auto", fstype=None,
+                 opts="nodev,nosuid", read_only=False, backend_explicit=False):
+        self.state = state
+        self.path = path
+        self.number = number  # None: known only once the image is attached (qemu formats)
+        self.backend = backend
+        self.backend_explicit = backend_explicit
+        self.selector_text = "auto"
+        self.mapper = mapper
+        self.fstype = fstype
+        self.opts = opts
+        self.read_only = read_only
+
+
+class PathInfo(object):
+    """What is at the mount point path: exists, is a directory, is empty
+    (or is a mount point, whose directory below cannot be seen)."""
+
+    def __init__(self, exists=False, is_dir=False, empty=True):
+        self.exists = exists
+        self.is_dir = is_dir
+        self.empty = empty
+
+
+class Step(object):
+    def __init__(self, op, desc, **args):
+        self.op = op
+        self.desc = desc
+        self.args = args
+
+    def __repr__(self):
+        return "Step(%s: %s)" % (self.op, self.desc)
+
+
+def _unmount(obs, ours, done):
+    steps = []
+    for m in mountinfo.teardown_order(obs.all_mounts, ours):
+        if m.mount_id in done:
+            continue
+        done.add(m.mount_id)
+        steps.append(Step("umount", "unmount %s (%s)" % (m.path, m.source), path=m.path, source=m.source))
+    return steps
+
+
+def _take_down(att):
+    """Steps that remove the partition devices of an attachment and detach it."""
+    steps = []
+    # a block device keeps the partitions its kernel made; only maps and partx nodes we made go
+    own_nodes = [n for n in att.nodes.values() if att.backend != "block" or n["mapper"] in ("kpartx", "partx")]
+    if own_nodes:
+        steps.append(Step("unmap_all", "remove the partition devices of %s (%s)"
+                          % (att.device, ", ".join(sorted(n["device"] for n in own_nodes))),
+                          device=att.device, backend=att.backend,
+                          partx_numbers=sorted(n["number"] for n in own_nodes if n["mapper"] == "partx")))
+    if att.backend == "block":
+        return steps
+    if att.backend == "fuse":
+        what = "detach %s and stop the FUSE export %s" % (att.device, att.export) if att.device else \
+            "stop the FUSE export %s" % att.export
+        if att.pid is None:
+            what += " (its qemu-storage-daemon is gone)"
+        else:
+            what += " (qemu-storage-daemon pid %d)" % att.pid
+    elif att.backend == "nbd":
+        what = "disconnect %s (qemu-nbd pid %s)" % (att.device, att.pid)
+    else:
+        what = "detach %s" % att.device
+    steps.append(Step("detach", what, device=att.device, backend=att.backend, pid=att.pid, export=att.export))
+    return steps
+
+
+def _incompatible(att, want):
+    """Why the attachment cannot serve what is wanted, or None."""
+    if att.broken:
+        return "its qemu helper is gone" if att.device else "it has no device"
+    if att.backend == "block":
+        return None
+    if att.read_only != want.read_only:
+        return "it is attached %s" % ("read-only" if att.read_only else "read-write")
+    if want.backend_explicit and att.backend != want.backend:
+        return "it is attached with backend %s" % att.backend
+    return None
+
+
+def plan(obs, want, path_info=None):
+    """List the steps that take the image from obs to want."""
+    path_info = path_info or PathInfo()
+    done = set()
+    if want.state in ("unmapped", "absent"):
+        steps = _unmount(obs, obs.mounts, done)
+        for att in obs.attachments:
+            steps += _take_down(att)
+        if want.state == "absent" and want.path and path_info.is_dir and path_info.empty:
+            steps.append(Step("rmdir", "remove the mount point %s if it is empty" % want.path, path=want.path,
+                              optional=True))
+        return steps
+
+    steps = []
+    att = obs.attachment
+    why = _incompatible(att, want) if att is not None else None
+    if why:
+        # attached anew: possible when nothing of it is mounted but the mount being changed
+        others = [m for m in obs.mounts if m.path != want.path]
+        if others and want.state == "mounted" and not att.broken:
+            raise VirtDiskError(
+                "%s cannot be used as wanted because %s (%s), and it is mounted at %s; take it down "
+                "(state: unmapped) first" % (obs.image.path, why, att.device,
+                                             ", ".join(m.path for m in others)))
+        steps += _unmount(obs, obs.mounts, done)
+        for other in obs.attachments:
+            steps += _take_down(other)
+        att = None
+    elif att is None:
+        for other in obs.attachments:  # broken leftovers: take them down before attaching anew
+            steps += _take_down(other)
+    if want.state == "mapped":
+        steps += _unmount(obs, obs.mounts, done)
+
+    node = None
+    if att is None:
+        steps.append(Step("attach", "attach %s with %s%s" % (obs.image.path, want.backend,
+                                                             " read-only" if want.read_only else ""),
+                          backend=want.backend, read_only=want.read_only))
+    else:
+        node = obs.node_of(att, want.number, want.mapper)
+    if want.number is None:
+        steps.append(Step("resolve", "probe the attached image and select partition %s" % want.selector_text))
+        return steps
+    if want.number and node is None:
+        where = att.device if att is not None else "the new device"
+        steps.append(Step("map", "map partition %d of %s (%s)" % (want.number, where, want.mapper),
+                          number=want.number, mapper=want.mapper))
+    if want.state == "mapped":
+        return steps
+
+    top = mountinfo.top_mount_at(obs.all_mounts, want.path)
+    if top is not None and top.mount_id in done:
+        top = None  # unmounted above, to attach the image anew
+    if top is not None:
+        if node is not None and top in obs.mounts_of_node(node):
+            return steps + _change_options(obs, want, top, done)
+        if top in obs.mounts:
+            steps += _unmount(obs, [top], done)
+        else:
+            raise VirtDiskError("mount point %s already has %s mounted (not from %s); unmount it first"
+                                % (want.path, top.source, obs.image.path))
+    elif path_info.exists and not path_info.is_dir:
+        raise VirtDiskError("mount point %s exists and is not a directory" % want.path)
+    if not path_info.exists:
+        steps.append(Step("mkdir", "create the mount point %s" % want.path, path=want.path))
+    what = node["device"] if node is not None else "partition %d" % want.number if want.number else "the device"
+    steps.append(Step("mount", "mount %s at %s%s" % (what, want.path, " read-only" if want.read_only else ""),
+                      path=want.path, number=want.number))
+    return steps
+
+
+def _change_options(obs, want, top, done):
+    """Steps that give the mount at want.path the wanted fstype and options:
+    none, a remount (generic flags only), or an unmount and a new mount."""
+    record = obs.mount_records.get(want.path)
+    change = mountopts.compare(top, record, want.opts, want.fstype, want.read_only)
+    if change is None:
+        return []
+    now = mountopts.describe(top, record)
+    then = mountopts.render(*mountopts.wanted(want.opts, want.read_only))
+    if change == "remount":
+        return [Step("remount", "remount %s with %s (was %s)" % (want.path, then, now), path=want.path)]
+    beneath = [m for m in mountinfo.teardown_order(obs.all_mounts, [top]) if m is not top]
+    if beneath:
+        raise VirtDiskError("changing how %s is mounted (%s%s, now %s %s) takes unmounting it, and %s %s mounted "
+                            "beneath it; unmount %s first"
+                            % (want.path, want.fstype + " " if want.fstype else "", then, top.fstype, now,
+                               ", ".join(m.path for m in beneath), "is" if len(beneath) == 1 else "are",
+                               "it" if len(beneath) == 1 else "them"))
+    done.add(top.mount_id)
+    # a failure after this unmount mounts it again as it was
+    steps = [Step("umount", "unmount %s (%s)" % (top.path, top.source), path=top.path, source=top.source,
+                  restore={"fstype": top.fstype, "opts": now})]
+    steps.append(Step("mount", "mount %s at %s with %s (was %s %s)" % (top.source, want.path, then, top.fstype, now),
+                      path=want.path, number=want.number))
+    return steps
+
+
+def current_state(obs, number, path):
+    """The state of the ladder the image is in, for diff and results: mounted if
+    anything of it is mounted, mapped if it is attached, else unmapped. A block
+    device is always there: it counts as mapped only when the selected
+    partition has a node."""
+    att = obs.attachment
+    if att is None:
+        return "unmapped"
+    if obs.mounts:
+        return "mounted"
+    if att.backend == "block":
+        return "mapped" if number is not None and obs.node_of(att, number) is not None else "unmapped"
+    return "mapped"
