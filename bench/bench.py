@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The virt.disk benchmark (issue 5, item 4). Run by hack/bench.sh (`make bench`).
+"""The virt.disk benchmark. Run by hack/bench.sh (`make bench`).
 
 Everything runs in one go, so the ratios compare numbers taken side by side:
 
@@ -600,7 +600,7 @@ class Bench(object):
         return [self.raw, self.qcow] + self.d_images
 
     def module_exports(self):
-        from ansible_collections.virt.disk.plugins.module_utils.kernel import qsd as fuse
+        from ansible_collections.virt.disk.plugins.module_utils.backends import fuse
         from ansible_collections.virt.disk.plugins.module_utils.image import image
         out = []
         for img in self.images():

@@ -362,9 +362,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 # Before the other module_utils: it makes them compile once, not twice, from the module zip.
 from ansible_collections.virt.disk.plugins.module_utils import compile_once  # pylint: disable=unused-import
-from ansible_collections.virt.disk.plugins.module_utils.plan.converge import converge
+from ansible_collections.virt.disk.plugins.module_utils.backends.registry import NAMES as BACKENDS
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.image.formats import FORMATS
+from ansible_collections.virt.disk.plugins.module_utils.kernel.partnodes import MAPPERS
+from ansible_collections.virt.disk.plugins.module_utils.plan.converge import converge
+from ansible_collections.virt.disk.plugins.module_utils.plan.planner import STATES
 from ansible_collections.virt.disk.plugins.module_utils.runner import Runner
+from ansible_collections.virt.disk.plugins.module_utils.state.host import Host
 
 
 def main():
@@ -372,11 +377,11 @@ def main():
         argument_spec=dict(
             image=dict(type="path", required=True),
             path=dict(type="path"),
-            state=dict(type="str", default="mounted", choices=["mounted", "mapped", "unmapped", "absent"]),
+            state=dict(type="str", default="mounted", choices=list(STATES)),
             partition=dict(type="str", default="auto"),
-            format=dict(type="str", default="auto", choices=["auto", "raw", "qcow2", "vmdk", "vdi", "vhdx", "vpc", "qed"]),
-            backend=dict(type="str", default="auto", choices=["auto", "loop", "nbd", "fuse", "block"]),
-            partition_mapper=dict(type="str", default="auto", choices=["auto", "kernel", "partx", "kpartx"]),
+            format=dict(type="str", default="auto", choices=["auto"] + list(FORMATS)),
+            backend=dict(type="str", default="auto", choices=["auto"] + list(BACKENDS)),
+            partition_mapper=dict(type="str", default="auto", choices=["auto"] + list(MAPPERS)),
             fstype=dict(type="str"),
             opts=dict(type="str", default="nodev,nosuid"),
             read_only=dict(type="bool", default=False),
@@ -390,7 +395,7 @@ def main():
     # AnsibleModule from adding file attributes (and a "state" of "directory").
     module.add_path_info = lambda kwargs: kwargs
     try:
-        result = converge(module.params, Runner(module), module.check_mode)
+        result = converge(module.params, Host(Runner(module), timeout=module.params["timeout"]), module.check_mode)
     except VirtDiskError as e:
         module.fail_json(msg=str(e), **getattr(e, "result", {}))
     if not module._diff:

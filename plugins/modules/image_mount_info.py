@@ -66,6 +66,13 @@ options:
     type: list
     elements: str
     default: []
+  kernel_module_parameters:
+    description:
+      - The parameters each module of O(kernel_modules) should run with, for example
+        V({nbd: {max_part: 16, nbds_max: 16}}); compared in RV(kernel_modules.differs) with the running ones
+        as the kernel shows them (it rounds C(max_part) up to a power of two minus one).
+    type: dict
+    default: {}
 seealso:
   - module: virt.disk.image_mount
 notes:
@@ -260,6 +267,14 @@ kernel_modules:
       description: Attached loop devices (for V(loop)) or connected nbd devices (for V(nbd)).
       type: list
       elements: str
+    wanted:
+      description: The module's entry of O(kernel_module_parameters), values as strings.
+      type: dict
+    differs:
+      description:
+        - Each wanted parameter the module runs with another value, as V({running, wanted}); empty when it
+          runs as wanted, and for a module that is not loaded (it has no running parameters yet).
+      type: dict
   sample:
     nbd:
       state: loaded
@@ -268,6 +283,8 @@ kernel_modules:
       parameters: {max_part: "31", nbds_max: "16"}
       refcnt: 0
       devices_in_use: []
+      wanted: {max_part: "16"}
+      differs: {}
 host:
   description: What this host can do.
   returned: always
@@ -338,14 +355,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 # Before the other module_utils: it makes them compile once, not twice, from the module zip.
 from ansible_collections.virt.disk.plugins.module_utils import compile_once  # pylint: disable=unused-import
-from ansible_collections.virt.disk.plugins.module_utils.state import capabilities
-from ansible_collections.virt.disk.plugins.module_utils.state import inventory
-from ansible_collections.virt.disk.plugins.module_utils.kernel import kmodules
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.image.formats import FORMATS
-from ansible_collections.virt.disk.plugins.module_utils.state.locking import RUN_DIR
-from ansible_collections.virt.disk.plugins.module_utils.kernel.procs import Procs
-from ansible_collections.virt.disk.plugins.module_utils.kernel.sysfs import SysFS
+from ansible_collections.virt.disk.plugins.module_utils.kernel import kmodules
+from ansible_collections.virt.disk.plugins.module_utils.runner import Runner
+from ansible_collections.virt.disk.plugins.module_utils.state import capabilities, inventory
+from ansible_collections.virt.disk.plugins.module_utils.state.host import Host
 
 
 def main():
@@ -353,35 +368,29 @@ def main():
                                               format=dict(type="str", default="auto", choices=["auto"] + list(FORMATS)),
                                               allow_backing_file=dict(type="bool", default=False),
                                               timeout=dict(type="int", default=30),
-                                              kernel_modules=dict(type="list", elements="str", default=[])),
+                                              kernel_modules=dict(type="list", elements="str", default=[]),
+                                              kernel_module_parameters=dict(type="dict", default={})),
                            supports_check_mode=True)
-    sysfs = SysFS()
-    procs = Procs()
-
-    def which(name):
-        return module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin", "/usr/local/sbin"])
-
+    host = Host(Runner(module), timeout=module.params["timeout"])
     try:
-        images = inventory.describe(sysfs, procs, image_filter=module.params["image"])
+        images = inventory.describe(host, image_filter=module.params["image"])
         config = capabilities.kernel_config()
-        host = capabilities.host(sysfs, which, config=config)
-        modules = kmodules.describe(sysfs, module.params["kernel_modules"], config=config)
+        facts = capabilities.host(host, config=config)
+        modules = kmodules.describe(host.sysfs, module.params["kernel_modules"], config=config,
+                                    wanted=module.params["kernel_module_parameters"])
     except (IOError, OSError) as e:
         module.fail_json(msg="cannot read the kernel's state: %s" % e)
     layout = None
     if module.params["image"]:
         # Imported only when asked: listing what is attached needs none of it.
         from ansible_collections.virt.disk.plugins.module_utils.plan import preview  # pylint: disable=import-outside-toplevel
-        from ansible_collections.virt.disk.plugins.module_utils.plan.converge import Env  # pylint: disable=import-outside-toplevel
-        from ansible_collections.virt.disk.plugins.module_utils.runner import Runner  # pylint: disable=import-outside-toplevel
-        env = Env(Runner(module), sysfs, module.params["timeout"], procs, RUN_DIR)
         try:
-            layout = preview.look(env, module.params["image"], module.params["format"],
+            layout = preview.look(host, module.params["image"], module.params["format"],
                                   allow_backing_file=module.params["allow_backing_file"])
         except VirtDiskError as e:
-            module.fail_json(msg="cannot look into %s: %s" % (module.params["image"], e), images=images, host=host,
+            module.fail_json(msg="cannot look into %s: %s" % (module.params["image"], e), images=images, host=facts,
                              kernel_modules=modules)
-    module.exit_json(changed=False, images=images, host=host, kernel_modules=modules, layout=layout)
+    module.exit_json(changed=False, images=images, host=facts, kernel_modules=modules, layout=layout)
 
 
 if __name__ == "__main__":

@@ -5,26 +5,194 @@
 """The fuse backend: qemu-storage-daemon exports the image as a raw file
 through FUSE under /run/virt-disk/fuse/, and a loop device goes over it.
 
-For kernels without nbd (containers, microVMs). The daemon's arguments, the
-export's name and finding live daemons are in fuse.py.
+For kernels without nbd (containers, microVMs). The export file is named
+after the image's identity, so a loop device over it still tells which image
+it serves after the daemon or the state file is gone.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
-from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
+from ansible_collections.virt.disk.plugins.module_utils.backends import loop
+from ansible_collections.virt.disk.plugins.module_utils.backends.base import Attachment, Backend
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.kernel.qsd import DAEMON, daemon_args, export_path
+from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
 from ansible_collections.virt.disk.plugins.module_utils.state.locking import RUN_DIR
 from ansible_collections.virt.disk.plugins.module_utils.waits import poll
 
+DAEMON = "qemu-storage-daemon"
+BACKING_FORMATS = ("qcow2", "qed")
 
-def start(runner, image_path, fmt, key, read_only, allow_backing_file, timeout, procs,
-          mountinfo_path=mountinfo.DEFAULT_PATH, run_dir=RUN_DIR):
+
+def export_dir(run_dir=RUN_DIR):
+    return os.path.join(run_dir, "fuse")
+
+
+def export_path(key, run_dir=RUN_DIR):
+    return os.path.join(export_dir(run_dir), key + ".raw")
+
+
+def key_of_export(path, run_dir=RUN_DIR):
+    """The image key an export file was named after, or None if it is not one of ours."""
+    if os.path.dirname(path) != export_dir(run_dir) or not path.endswith(".raw"):
+        return None
+    return os.path.basename(path)[:-len(".raw")]
+
+
+def daemon_args(image_path, fmt, export, pidfile, read_only, allow_backing_file):
+    """qemu-storage-daemon arguments, in JSON so no file name needs escaping."""
+    protocol = {"driver": "file", "node-name": "vd-file", "filename": image_path, "read-only": read_only}
+    node = {"driver": fmt, "node-name": "vd-fmt", "file": "vd-file", "read-only": read_only}
+    if fmt in BACKING_FORMATS and not allow_backing_file:
+        node["backing"] = None
+    export_opts = {"type": "fuse", "id": "vd-export", "node-name": "vd-fmt", "mountpoint": export,
+                   "writable": not read_only}
+    return [DAEMON,
+            "--blockdev", json.dumps(protocol, sort_keys=True),
+            "--blockdev", json.dumps(node, sort_keys=True),
+            "--export", json.dumps(export_opts, sort_keys=True),
+            "--daemonize", "--pidfile", pidfile]
+
+
+def parse_daemon_argv(argv):
+    """What a qemu-storage-daemon serves: image file, format, FUSE export, writable."""
+    blockdevs = []
+    exports = []
+    for i, arg in enumerate(argv[:-1]):
+        value = argv[i + 1]
+        if arg in ("--blockdev", "-blockdev"):
+            blockdevs.append(_options(value))
+        elif arg in ("--export", "-export"):
+            exports.append(_options(value))
+    nodes = dict((b.get("node-name"), b) for b in blockdevs)
+    for exp in exports:
+        if exp.get("type") != "fuse" or not exp.get("mountpoint"):
+            continue
+        node = nodes.get(exp.get("node-name"), {})
+        protocol = node
+        if isinstance(node.get("file"), str):
+            protocol = nodes.get(node["file"], {})
+        elif isinstance(node.get("file"), dict):
+            protocol = node["file"]
+        return {"image": protocol.get("filename"), "format": node.get("driver"),
+                "export": exp["mountpoint"], "writable": _true(exp.get("writable"))}
+    return None
+
+
+def _true(value):
+    return value is True or str(value).lower() in ("on", "true", "yes")
+
+
+def _options(text):
+    """--blockdev/--export value: JSON, or qemu's key=value,key=value (",," escapes a comma)."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return {}
+    opts = {}
+    for item in text.replace(",,", "\0").split(","):
+        key, _sep, value = item.partition("=")
+        opts[key] = value.replace("\0", ",")
+    return opts
+
+
+def find_daemons(procs):
+    """Live qemu-storage-daemons with a FUSE export: (pid, parsed argv, resolved image path)."""
+    found = []
+    for pid, argv in procs.named(DAEMON):
+        parsed = parse_daemon_argv(argv)
+        if parsed and parsed["image"]:
+            parsed["pid"] = pid
+            parsed["image_path"] = procs.resolve(pid, parsed["image"])
+            parsed["export"] = procs.resolve(pid, parsed["export"])
+            found.append(parsed)
+    return found
+
+class Fuse(Backend):
+    name = "fuse"
+    formats = None
+    kinds = ("file", "block")
+    helper = DAEMON
+    loop_device = True
+
+    def unusable(self, host):
+        if not os.path.exists(host.dev("fuse")):
+            return "/dev/fuse is missing (modprobe fuse)"
+        if host.which(DAEMON) is None:
+            return "%s is not installed (Debian: qemu-system-common, Ubuntu: qemu-utils)" % DAEMON
+        return loop.BACKEND.unusable(host)
+
+    def scan(self, host, claimed):
+        """Loop devices over a FUSE export, and daemons exporting without one.
+
+        An export is recognised by the daemon's command line, or, when the
+        daemon is gone, by its file under this collection's export directory.
+        """
+        daemons = dict((d["export"], d) for d in find_daemons(host.procs))
+        found = []
+        exported = set()
+        for name in host.sysfs.block_devices("loop"):
+            info = host.sysfs.loop_info(name)
+            if info is None:
+                continue
+            export = info["backing_file"]
+            if export.endswith(loop.DELETED):
+                export = export[:-len(loop.DELETED)]
+            if export not in daemons and key_of_export(export, host.run_dir) is None:
+                continue
+            daemon = daemons.get(export)
+            device = host.dev(name)
+            claimed.add(device)
+            exported.add(export)
+            found.append(Attachment(self, device, info["read_only"], image=daemon["image_path"] if daemon else None,
+                                    fmt=daemon["format"] if daemon else None, partscan=info["partscan"],
+                                    pid=daemon["pid"] if daemon else None, export=export))
+        for export, daemon in daemons.items():
+            if export not in exported:
+                found.append(Attachment(self, None, not daemon["writable"], image=daemon["image_path"],
+                                        fmt=daemon["format"], pid=daemon["pid"], export=export))
+        return found
+
+    def matches(self, att, image):
+        if att.image is not None:
+            return image.is_file(att.image)
+        # the daemon is gone (scan kept only exports of ours): the file is named after the image's identity
+        keys = [image.key] + [f["key"] for f in image.former]
+        return os.path.basename(att.export) in [key + ".raw" for key in keys]
+
+    def attach(self, host, image, fmt, read_only, allow_backing_file, did):
+        pid, export = start(host, image.path, fmt, image.key, read_only, allow_backing_file)
+        did("exported %s as %s through FUSE (qemu-storage-daemon pid %d%s)"
+            % (image.path, export, pid, ", read-only" if read_only else ""), lambda: stop(host, pid, export))
+        return loop.attach_file(host, export, read_only, did), pid
+
+    def detach(self, host, att, did):
+        if att.device is not None:
+            loop.detach(host, att.device)
+            did("detached %s" % att.device)
+        forced = stop(host, att.pid, att.export)
+        did("stopped the FUSE export %s%s" % (att.export, " (forced)" if forced else ""))
+        if forced:
+            return "qemu-storage-daemon of %s was gone or did not stop; its export %s was cleaned up by force" \
+                % (att.image or "the image", att.export)
+        return None
+
+    def describe_detach(self, att):
+        what = "detach %s and stop the FUSE export %s" % (att.device, att.export) if att.device else \
+            "stop the FUSE export %s" % att.export
+        if att.pid is None:
+            return what + " (its qemu-storage-daemon is gone)"
+        return what + " (qemu-storage-daemon pid %d)" % att.pid
+
+
+def start(host, image_path, fmt, key, read_only, allow_backing_file):
     """Start the daemon; return (pid, export path) once the export is live."""
     step = "export %s through FUSE with %s" % (image_path, DAEMON)
-    export = export_path(key, run_dir)
+    export = export_path(key, host.run_dir)
     pidfile = export[:-len(".raw")] + ".pid"
     try:
         os.makedirs(os.path.dirname(export), mode=0o700, exist_ok=True)
@@ -33,42 +201,42 @@ def start(runner, image_path, fmt, key, read_only, allow_backing_file, timeout, 
                 pass
     except OSError as e:
         raise VirtDiskError("cannot create the export file %s: %s" % (export, e.strerror), step=step)
-    if not os.path.exists("/dev/fuse"):
+    if not os.path.exists(host.dev("fuse")):
         raise VirtDiskError("/dev/fuse does not exist: load the fuse module or use backend nbd", step=step)
-    runner.which(DAEMON, purpose="export qemu images through FUSE (Debian: qemu-system-common, "
+    host.runner.which(DAEMON, purpose="export qemu images through FUSE (Debian: qemu-system-common, "
                                  "RHEL: qemu-kvm-core)")
     try:
-        runner.run(daemon_args(image_path, fmt, export, pidfile, read_only, allow_backing_file), step=step)
+        host.runner.run(daemon_args(image_path, fmt, export, pidfile, read_only, allow_backing_file), step=step)
     except VirtDiskError:
         _remove(export)
         raise
 
     def live():
         mounted = any(m.path == export and m.fstype.startswith("fuse")
-                      for m in mountinfo.read(mountinfo_path))
+                      for m in mountinfo.read(host.mountinfo_path))
         return mounted and _read_pid(pidfile)
-    pid = poll(live, timeout, "the FUSE export %s" % export, step=step)
+    pid = poll(live, host.timeout, "the FUSE export %s" % export, step=step)
     return pid, export
 
 
-def stop(runner, pid, export, timeout, procs, mountinfo_path=mountinfo.DEFAULT_PATH):
+def stop(host, pid, export):
     """Stop the daemon (it flushes and closes the image), then remove the export file.
 
     Returns True when the daemon had to be killed or was already gone.
     """
-    forced = pid is None or not procs.alive(pid)
+    forced = pid is None or not host.procs.alive(pid)
     if not forced:
-        forced = procs.terminate(pid, timeout, DAEMON)
+        forced = host.procs.terminate(pid, host.timeout, DAEMON)
     step = "remove the FUSE export %s" % export
 
     def unmounted():
-        return not any(m.path == export for m in mountinfo.read(mountinfo_path))
+        return not any(m.path == export for m in mountinfo.read(host.mountinfo_path))
     if not unmounted():
         try:
-            poll(unmounted, 1 if forced else timeout, "%s to be unmounted" % export)
+            poll(unmounted, 1 if forced else host.timeout, "%s to be unmounted" % export)
         except VirtDiskError:
             # the daemon died without unmounting its export: the FUSE mount is stale
-            runner.run(["umount", "--lazy", export], step=step)
+            host.runner.run(["umount", "--lazy", export], step=step)
             forced = True
     _remove(export)
     _remove(export[:-len(".raw")] + ".pid")
@@ -88,3 +256,6 @@ def _read_pid(pidfile):
             return int(f.read().strip())
     except (IOError, OSError, ValueError):
         return None
+
+
+BACKEND = Fuse()

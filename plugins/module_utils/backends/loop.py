@@ -2,76 +2,113 @@
 # Copyright: virt.disk contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The loop backend: attach a raw file to a loop device with partition
-scanning, turn scanning on for a device attached without it, and detach.
+"""The loop backend: a raw image file on a loop device with partition scanning.
 
-What is attached already is found through loop.py.
+An attached device is matched to the image by the backing file's device and
+inode (LOOP_GET_STATUS64), at offset 0 with no size limit, so a device
+attached by hand through another path or a symlink is still found.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 
-from ansible_collections.virt.disk.plugins.module_utils.kernel import blockdev
+from ansible_collections.virt.disk.plugins.module_utils.backends.base import Attachment, Backend
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.kernel.loop import LO_FLAGS_PARTSCAN, LOOP_GET_STATUS64
-from ansible_collections.virt.disk.plugins.module_utils.kernel.loop import LOOP_INFO64, LOOP_SET_STATUS64
+from ansible_collections.virt.disk.plugins.module_utils.kernel import blockdev
 from ansible_collections.virt.disk.plugins.module_utils.waits import poll
 
-
-def set_partscan(device):
-    """Turn on partition scanning of an attached loop device (the kernel rescans)."""
-    fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        raw = bytearray(fcntl.ioctl(fd, LOOP_GET_STATUS64, bytes(LOOP_INFO64.size)))
-        fields = list(LOOP_INFO64.unpack(bytes(raw)))
-        if fields[8] & LO_FLAGS_PARTSCAN:
-            return False
-        fields[8] |= LO_FLAGS_PARTSCAN
-        fcntl.ioctl(fd, LOOP_SET_STATUS64, LOOP_INFO64.pack(*fields))
-        return True
-    finally:
-        os.close(fd)
+DELETED = " (deleted)"
 
 
-def attach(runner, path, read_only, timeout, sysfs, dev_root="/dev"):
+class Loop(Backend):
+    name = "loop"
+    loop_device = True
+
+    def unusable(self, host):
+        if host.sysfs.exists("module", "loop") or os.path.exists(host.dev("loop-control")):
+            return None
+        return "the kernel has no loop devices (modprobe loop)"
+
+    def scan(self, host, claimed):
+        found = []
+        for name in host.sysfs.block_devices("loop"):
+            device = host.dev(name)
+            if device in claimed:
+                continue
+            info = host.sysfs.loop_info(name)
+            if info is None or info["offset"] or info["sizelimit"]:
+                continue
+            status = host.loop_status(device)
+            if status is not None and (status["offset"] or status["sizelimit"]):
+                continue
+            backing = info["backing_file"]
+            claimed.add(device)
+            found.append(Attachment(self, device, info["read_only"], image=_strip_deleted(backing), fmt="raw",
+                                    partscan=info["partscan"], backing_file=backing,
+                                    backing=(status["backing_dev"], status["backing_inode"]) if status else None))
+        return found
+
+    def matches(self, att, image):
+        if att.backing is None:
+            # the kernel would not tell (the device could not be opened): its file's path must do
+            return att.backing_file in (image.path, image.path + DELETED)
+        return image.backs_loop(att.backing[0], att.backing[1], att.backing_file, att.device)
+
+    def attach(self, host, image, fmt, read_only, allow_backing_file, did):
+        return attach_file(host, image.path, read_only, did), None
+
+    def detach(self, host, att, did):
+        detach(host, att.device)
+        did("detached %s" % att.device)
+        return None
+
+
+def _strip_deleted(path):
+    return path[:-len(DELETED)] if path and path.endswith(DELETED) else path
+
+
+def attach_file(host, path, read_only, did):
     """Attach the file path to a free loop device with partition scanning; return the device."""
     args = ["losetup", "--find", "--show", "--partscan"]
     if read_only:
         args.append("--read-only")
     args.append(path)
     step = "attach %s to a loop device" % path
-    _rc, out, _err = runner.run(args, step=step)
+    _rc, out, _err = host.runner.run(args, step=step)
     device = out.strip().splitlines()[-1] if out.strip() else ""
     if not device.startswith("/dev/loop"):
         raise VirtDiskError("losetup did not report a device (output: %r)" % out, step=step)
+    did("attached %s as %s%s" % (path, device, " (read-only)" if read_only else ""),
+        lambda: detach(host, device))
     name = os.path.basename(device)
-    poll(lambda: sysfs.loop_backing_file(name) is not None and os.path.exists(device),
-         timeout, "%s to be attached" % device, step="attach")
+    poll(lambda: host.sysfs.loop_backing_file(name) is not None and os.path.exists(device),
+         host.timeout, "%s to be attached" % device, step="attach")
     return device
 
 
-def detach(runner, device, timeout, sysfs):
+def detach(host, device):
     """Flush and detach a loop device, then wait until the kernel has let it go."""
     name = os.path.basename(device)
     step = "detach %s" % device
 
     def released():
-        return sysfs.loop_backing_file(name) is None
+        return host.sysfs.loop_backing_file(name) is None
 
     if released():
         return  # set to clear itself, the device went with its last user (the unmount)
     blockdev.flush_buffers(device)
-    rc, out, err = runner.run(["losetup", "--detach", device], step=step, check=False)
+    rc, out, err = host.runner.run(["losetup", "--detach", device], step=step, check=False)
     if rc != 0 and not released():
         raise VirtDiskError("losetup --detach exited with %d" % rc, step=step, tool_error=err or out)
-
     try:
-        poll(released, timeout, "%s to be released" % device, step=step)
+        poll(released, host.timeout, "%s to be released" % device, step=step)
     except VirtDiskError:
-        holders = sysfs.holders(name)
+        holders = host.sysfs.holders(name)
         raise VirtDiskError(
             "the kernel still holds %s after losetup --detach (autoclear pending: "
             "the device is still open%s)" % (device, ", holders: " + ", ".join(holders) if holders else ""),
             step=step)
+
+
+BACKEND = Loop()

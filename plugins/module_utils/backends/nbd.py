@@ -8,18 +8,64 @@ Allocation is race-free across processes: under a host-wide flock a device
 counts as free only if sysfs shows no server pid, size 0 and no holders, and
 if qemu-nbd still loses a race for it the next device is tried. qemu-nbd -c
 returns before the device is live, so readiness is polled on sysfs (pid and
-size). What is connected already is found through nbd.py.
+size). Connections made by hand are found by the file their server serves.
 """
 
 from __future__ import annotations
 
 import os
 
-from ansible_collections.virt.disk.plugins.module_utils.kernel import blockdev
+from ansible_collections.virt.disk.plugins.module_utils.backends.base import Attachment, Backend
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.kernel import blockdev, nbd
 from ansible_collections.virt.disk.plugins.module_utils.state.locking import Lock
-from ansible_collections.virt.disk.plugins.module_utils.kernel.nbd import SERVER
 from ansible_collections.virt.disk.plugins.module_utils.waits import poll
+
+SERVER = nbd.SERVER
+
+
+class Nbd(Backend):
+    name = "nbd"
+    formats = None
+    kinds = ("file", "block")
+    helper = SERVER
+
+    def unusable(self, host):
+        if not nbd.available(host.sysfs):
+            return "the kernel has no nbd devices (modprobe nbd max_part=16)"
+        if host.which(SERVER) is None:
+            return "%s is not installed (qemu-utils)" % SERVER
+        return None
+
+    def scan(self, host, claimed):
+        found = []
+        for name, pid, path, argv in nbd.connections(host.sysfs, host.procs):
+            device = host.dev(name)
+            claimed.add(device)
+            found.append(Attachment(self, device, host.sysfs.read_only(name) or "--read-only" in argv or "-r" in argv,
+                                    image=path, fmt=nbd.format_of(argv), pid=pid))
+        return found
+
+    def matches(self, att, image):
+        return image.is_file(att.image)
+
+    def attach(self, host, image, fmt, read_only, allow_backing_file, did):
+        device, pid = connect(host, image.path, fmt, read_only)
+        did("connected %s to %s (qemu-nbd pid %d%s)" % (image.path, device, pid, ", read-only" if read_only else ""),
+            lambda: disconnect(host, device))
+        return device, pid
+
+    def detach(self, host, att, did):
+        disconnect(host, att.device)
+        did("disconnected %s" % att.device)
+        return None
+
+    def describe_detach(self, att):
+        return "disconnect %s (qemu-nbd pid %s)" % (att.device, att.pid)
+
+    def partscan_wait(self, host):
+        # with max_part, nbd scans partitions asynchronously after connecting
+        return min(host.timeout, 2) if nbd.max_part(host.sysfs) else 0
 
 
 def is_free(sysfs, name):
@@ -27,45 +73,51 @@ def is_free(sysfs, name):
             and not sysfs.holders(name))
 
 
-def connect(runner, sysfs, image_path, fmt, read_only, timeout, run_dir, procs, dev_root="/dev"):
+def connect(host, image_path, fmt, read_only):
     """Serve image_path on a free nbd device; return (device, pid)."""
+    sysfs = host.sysfs
     step = "connect %s to an nbd device with qemu-nbd" % image_path
-    runner.which(SERVER, purpose="serve qemu images on /dev/nbdN (Debian: qemu-utils, RHEL: qemu-img)")
+    host.runner.which(SERVER, purpose="serve qemu images on /dev/nbdN (Debian: qemu-utils, RHEL: qemu-img)")
     errors = []
-    with Lock("nbd-allocation", timeout, "nbd device allocation", run_dir=run_dir):
+    with Lock("nbd-allocation", host.timeout, "nbd device allocation", run_dir=host.run_dir):
         for name in sysfs.block_devices("nbd"):
             if not is_free(sysfs, name):
                 continue
-            device = os.path.join(dev_root, name)
+            device = host.dev(name)
             args = [SERVER, "--connect", device, "--format", fmt, "--cache", "writeback", "--discard", "unmap"]
             if read_only:
                 args.append("--read-only")
             args.append(image_path)
-            rc, _out, err = runner.run(args, step=step, check=False)
+            rc, _out, err = host.runner.run(args, step=step, check=False)
             if rc != 0:
                 errors.append("%s: %s" % (device, err.strip()))
                 continue
             try:
                 pid = poll(lambda: sysfs.nbd_pid(name) and sysfs.read_int("block", name, "size") and
-                           sysfs.nbd_pid(name), timeout, "%s to be connected" % device, step=step)
+                           sysfs.nbd_pid(name), host.timeout, "%s to be connected" % device, step=step)
             except VirtDiskError:
-                disconnect(runner, sysfs, device, 5)
+                disconnect(host, device, timeout=5)
                 raise
-            return device, procs.tgid(pid)
+            return device, host.procs.tgid(pid)
     if errors:
         raise VirtDiskError("qemu-nbd could not connect any free device", step=step, tool_error="; ".join(errors))
     raise VirtDiskError("no free nbd device (all %d in use); load nbd with a larger nbds_max"
                         % len(sysfs.block_devices("nbd")), step=step)
 
 
-def disconnect(runner, sysfs, device, timeout, procs=None):
-    """Flush, disconnect, and wait until the device is free again."""
+def disconnect(host, device, timeout=None):
+    """Flush, disconnect, wait until the device is free again, and until its server has exited."""
+    sysfs = host.sysfs
+    timeout = host.timeout if timeout is None else timeout
     name = os.path.basename(device)
     step = "disconnect %s" % device
     pid = sysfs.nbd_pid(name)
     blockdev.flush_buffers(device)
-    runner.run([SERVER, "--disconnect", device], step=step)
+    host.runner.run([SERVER, "--disconnect", device], step=step)
     poll(lambda: sysfs.nbd_pid(name) is None and not sysfs.read_int("block", name, "size"), timeout,
          "%s to be free" % device, step=step)
-    if procs is not None and pid is not None:
-        procs.terminate(pid, timeout, SERVER)
+    if pid is not None:
+        host.procs.terminate(pid, timeout, SERVER)
+
+
+BACKEND = Nbd()

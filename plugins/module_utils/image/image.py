@@ -41,12 +41,12 @@ class Image(object):
     def key(self):
         """Stable name for locks and state: the same file by any path gives the same key."""
         if self.kind == "block":
-            return "block-%d-%d" % self.rdev
+            return block_key(self.rdev)
         if self.kind == "gone":
             if len(self.former) == 1:
                 return self.former[0]["key"]
             return "gone-" + hashlib.sha256(self.path.encode("utf-8", "surrogateescape")).hexdigest()[:32]
-        return "file-%d-%d-%d" % (self.dev[0], self.dev[1], self.inode)
+        return file_key(self.dev, self.inode)
 
     def is_file(self, path):
         """True if path names this image: the same device and inode, or, for an
@@ -78,6 +78,27 @@ class Image(object):
 
 DELETED = " (deleted)"
 _FILE_KEY = re.compile(r"^file-(\d+)-(\d+)-(\d+)$")
+
+
+def block_key(rdev):
+    """The key of a block device: its device numbers."""
+    return "block-%d-%d" % rdev
+
+
+def file_key(dev, inode):
+    """The key of an image file: its filesystem's device numbers and its inode."""
+    return "file-%d-%d-%d" % (dev[0], dev[1], inode)
+
+
+def key_of(path):
+    """The key of the image file at path, or None when nothing is there."""
+    try:
+        st = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return None
+    if stat.S_ISBLK(st.st_mode):
+        return block_key((os.major(st.st_rdev), os.minor(st.st_rdev)))
+    return file_key((os.major(st.st_dev), os.minor(st.st_dev)), st.st_ino)
 
 
 def former_identities(path, records):

@@ -63,25 +63,6 @@ def parse_sfdisk_json(text, device):
     return Table(label, parts, disk_id=disk_id)
 
 
-def parse_blkid_export(text):
-    """Parse `blkid -o export` output: KEY=value lines, blank lines between devices."""
-    devices = []
-    current = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            if current:
-                devices.append(current)
-                current = {}
-            continue
-        key, sep, value = line.partition("=")
-        if sep:
-            current[key] = value.replace("\\x20", " ").replace("\\x5c", "\\")
-    if current:
-        devices.append(current)
-    return devices
-
-
 def udev_decode(value):
     """Undo blkid's udev encoding (\\xNN for unsafe bytes, UTF-8 kept as it is)."""
     raw = value.encode("utf-8", "surrogateescape")

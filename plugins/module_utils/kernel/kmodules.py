@@ -91,8 +91,32 @@ def devices_in_use(sysfs, name):
     return []
 
 
-def describe(sysfs, names, root="/", release=None, config=None):
-    """{name: {state, config, filename, parameters, refcnt, devices_in_use}} for each module name.
+def as_running(key, value):
+    """The value a module parameter shows in sysfs once set to value: max_part
+    (loop, nbd) is rounded up by the kernel to a power of two minus one
+    (1 << fls(max_part)) - 1; every other value shows as it is."""
+    text = str(value)
+    if key != "max_part":
+        return text
+    try:
+        number = int(text)
+    except ValueError:
+        return text
+    return str((1 << number.bit_length()) - 1) if number > 0 else text
+
+
+def differences(running, wanted):
+    """{key: {running, wanted}} for each wanted parameter the module runs with another value."""
+    found = {}
+    for key, value in sorted(wanted.items()):
+        if key in running and running[key] != as_running(key, value):
+            found[key] = {"running": running[key], "wanted": str(value)}
+    return found
+
+
+def describe(sysfs, names, root="/", release=None, config=None, wanted=None):
+    """{name: {state, config, filename, parameters, refcnt, devices_in_use, wanted, differs}} for each
+    module name; wanted: {name: {parameter: value}}, the parameters it should run with.
 
     state is 'loaded' (in /proc/modules), 'builtin' (built into the kernel),
     'loadable' (a .ko in modules.dep) or 'missing'. config is the kernel
@@ -114,12 +138,16 @@ def describe(sysfs, names, root="/", release=None, config=None):
             state = "loadable"
         else:
             state = "missing"
+        running = parameters(sysfs, name) if state in ("loaded", "builtin") else {}
+        want = dict((key, str(value)) for key, value in ((wanted or {}).get(raw_name) or {}).items())
         result[raw_name] = {
             "state": state,
             "config": config_value,
             "filename": "(builtin)" if state == "builtin" else files.get(name),
-            "parameters": parameters(sysfs, name) if state in ("loaded", "builtin") else {},
+            "parameters": running,
             "refcnt": sysfs.read_int("module", name, "refcnt") if state == "loaded" else None,
             "devices_in_use": devices_in_use(sysfs, name) if state in ("loaded", "builtin") else [],
+            "wanted": want,
+            "differs": differences(running, want),
         }
     return result

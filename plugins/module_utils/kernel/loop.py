@@ -2,12 +2,11 @@
 # Copyright: virt.disk contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Loop devices as the kernel reports them, and finding the ones over an image.
+"""Loop devices as the kernel reports them (LOOP_GET_STATUS64), and their partscan flag.
 
-Discovery matches attached loop devices to the image by the backing file's
-device and inode (LOOP_GET_STATUS64), at offset 0 with no size limit, so a
-device attached by hand through another path or a symlink is still found.
-Attaching and detaching (the loop backend) is in loop_attach.py.
+LOOP_GET_STATUS64 tells the backing file's device and inode, by which the
+loop backend recognises an image however it was attached; LOOP_SET_STATUS64
+turns partition scanning on for a device attached without it.
 """
 
 from __future__ import annotations
@@ -15,9 +14,6 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
-
-from ansible_collections.virt.disk.plugins.module_utils.image.image import DELETED
-
 
 LOOP_SET_STATUS64 = 0x4C04
 LOOP_GET_STATUS64 = 0x4C05
@@ -64,21 +60,16 @@ def get_status(device):
     return unpack_status(raw)
 
 
-def find_attached(sysfs, image, status=get_status, dev_root="/dev"):
-    """sysfs loop_info of the loop devices backed by image (same device and
-    inode, offset 0; for an image that is gone, see Image.backs_loop)."""
-    found = []
-    for name in sysfs.block_devices("loop"):
-        info = sysfs.loop_info(name)
-        if info is None or info["offset"] or info["sizelimit"]:
-            continue
-        device = os.path.join(dev_root, name)
-        st = status(device)
-        if st is not None:
-            if st["offset"] or st["sizelimit"]:
-                continue
-            if image.backs_loop(st["backing_dev"], st["backing_inode"], info["backing_file"], device):
-                found.append(info)
-        elif info["backing_file"] in (image.path, image.path + DELETED):
-            found.append(info)
-    return found
+def set_partscan(device):
+    """Turn on partition scanning of an attached loop device (the kernel rescans)."""
+    fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        raw = bytearray(fcntl.ioctl(fd, LOOP_GET_STATUS64, bytes(LOOP_INFO64.size)))
+        fields = list(LOOP_INFO64.unpack(bytes(raw)))
+        if fields[8] & LO_FLAGS_PARTSCAN:
+            return False
+        fields[8] |= LO_FLAGS_PARTSCAN
+        fcntl.ioctl(fd, LOOP_SET_STATUS64, LOOP_INFO64.pack(*fields))
+        return True
+    finally:
+        os.close(fd)

@@ -82,10 +82,6 @@ def is_below(path, top):
     return path == top or path.startswith(top + "/")
 
 
-def depth(path):
-    return len([p for p in os.path.normpath(path).split("/") if p])
-
-
 def mounts_of(mounts, numbers, nodes=()):
     """Mounts whose device is one of numbers ((major, minor) pairs).
 

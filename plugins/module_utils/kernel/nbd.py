@@ -5,8 +5,7 @@
 """nbd devices as the kernel reports them: whether the host has nbd, its
 max_part, and which devices are connected, to which served file.
 
-Connections made by hand are found by the file their server serves.
-Connecting and disconnecting (the nbd backend) is in nbd_connect.py.
+Connecting and disconnecting is the nbd backend's (backends/nbd.py).
 """
 
 from __future__ import annotations
@@ -19,11 +18,9 @@ _WITH_VALUE = frozenset("-p --port -o --offset -b --bind -k --socket -f --format
                         "--tls-authz --pid-file -T --trace -A --handshake-limit".split())
 
 
-def available(sysfs, runner=None):
-    """True if the kernel has nbd devices (and qemu-nbd is installed, when runner is given)."""
-    if not sysfs.exists("block", "nbd0"):
-        return False
-    return runner is None or runner.which(SERVER, required=False) is not None
+def available(sysfs):
+    """True if the kernel has nbd devices."""
+    return sysfs.exists("block", "nbd0")
 
 
 def max_part(sysfs):
@@ -59,3 +56,14 @@ def connections(sysfs, procs):
         path = served_file(argv) if argv else None
         found.append((name, pid, procs.resolve(pid, path) if path else None, argv))
     return found
+
+
+def format_of(argv):
+    """The --format a qemu-nbd command line names, or None."""
+    for i, arg in enumerate(argv[:-1]):
+        if arg in ("-f", "--format"):
+            return argv[i + 1]
+    for arg in argv:
+        if arg.startswith("--format="):
+            return arg.split("=", 1)[1]
+    return None

@@ -164,10 +164,3 @@ class SysFS(object):
 
 def _natural_key(name):
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
-
-
-def partition_node_name(disk, number):
-    """Kernel naming of partition nodes: loop0 -> loop0p1, sda -> sda1."""
-    if disk[-1:].isdigit():
-        return "%sp%d" % (disk, number)
-    return "%s%d" % (disk, number)

@@ -6,13 +6,15 @@
 
 Loop devices need their partscan flag (set here if a device attached by hand
 lacks it); nbd needs the module's max_part. The kernel creates /dev/DISKpN.
+Its partitions are removed like partx's, with BLKPG (partx --delete).
 """
 
 from __future__ import annotations
 
-from ansible_collections.virt.disk.plugins.module_utils.backends import loop as loop_attach
+from ansible_collections.virt.disk.plugins.module_utils.kernel import loop
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.kernel.partnodes import sysfs_partition
+from ansible_collections.virt.disk.plugins.module_utils.mappers import partx
+from ansible_collections.virt.disk.plugins.module_utils.mappers.base import sysfs_partition
 from ansible_collections.virt.disk.plugins.module_utils.waits import poll
 
 NAME = "kernel"
@@ -23,7 +25,7 @@ def rescan(ctx):
     step = "scan the partition table of %s" % ctx.device
     if ctx.loop and not (ctx.sysfs.loop_info(ctx.disk) or {}).get("partscan"):
         try:
-            loop_attach.set_partscan(ctx.device)
+            loop.set_partscan(ctx.device)
         except OSError as e:
             raise VirtDiskError("cannot enable partition scanning: %s" % e.strerror, step=step)
         return
@@ -47,3 +49,11 @@ def map_partition(ctx, number, wait=None):
             "use partition_mapper: partx or kpartx" % (number, ctx.device),
             step="map partition %d with the kernel's scan" % number)
     return found
+
+
+def unmap_partition(ctx, number):
+    partx.unmap_partition(ctx, number)
+
+
+def unmap_all(ctx):
+    partx.unmap_all(ctx)

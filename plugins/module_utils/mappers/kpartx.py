@@ -41,3 +41,8 @@ def unmap_all(ctx):
             continue
         ctx.runner.run(["dmsetup", "remove", "--retry", dm["name"]],
                        step="remove the device-mapper map %s" % dm["name"])
+
+
+def unmap_partition(ctx, number):
+    """kpartx maps all partitions at once, so taking one back takes them all."""
+    unmap_all(ctx)

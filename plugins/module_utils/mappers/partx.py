@@ -11,7 +11,7 @@ so it works where the kernel has no parser for the table.
 from __future__ import annotations
 
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.kernel.partnodes import sysfs_partition
+from ansible_collections.virt.disk.plugins.module_utils.mappers.base import sysfs_partition
 from ansible_collections.virt.disk.plugins.module_utils.waits import poll
 
 NAME = "partx"

@@ -2,7 +2,8 @@
 # Copyright: virt.disk contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Choosing a partition mapper and making sure the partition has a node.
+"""The registered partition mappers, the auto rule, and mapping a partition
+so that it has a device node.
 
 partition_mapper auto: reuse whatever node already exists; else the kernel's
 own nodes when its scan made them; else partx; else kpartx.
@@ -10,13 +11,15 @@ own nodes when its scan made them; else partx; else kpartx.
 
 from __future__ import annotations
 
-from ansible_collections.virt.disk.plugins.module_utils.mappers import kernel as mapper_kernel
-from ansible_collections.virt.disk.plugins.module_utils.mappers import kpartx as mapper_kpartx
-from ansible_collections.virt.disk.plugins.module_utils.mappers import partx as mapper_partx
-from ansible_collections.virt.disk.plugins.module_utils.kernel import partnodes
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.kernel import partnodes
+from ansible_collections.virt.disk.plugins.module_utils.mappers import kernel, kpartx, partx
+from ansible_collections.virt.disk.plugins.module_utils.mappers.base import ensure_node, remove_stale_node
 
-MAPPERS = {"kernel": mapper_kernel, "partx": mapper_partx, "kpartx": mapper_kpartx}
+MAPPERS = dict((m.NAME, m) for m in (kernel, partx, kpartx))
+NAMES = tuple(MAPPERS)
+# auto, once no node exists: the tools tried in turn after the kernel's own scan
+AUTO_TOOLS = (partx, kpartx)
 
 
 def find(ctx, number, mapper="auto"):
@@ -30,7 +33,7 @@ def _node_of(ctx, number, mapper):
     if node is None:
         raise VirtDiskError("partition %d of %s has no device after mapping with %s" % (number, ctx.device, mapper),
                             step="map partition %d" % number)
-    node["mapper"] = mapper
+    node.mapper = mapper
     return node
 
 
@@ -45,48 +48,44 @@ def map_partition(ctx, number, mapper, kernel_wait=0):
     """
     node = find(ctx, number, mapper)
     if node is not None:
-        return node, None, _ensure(node)
+        return node, None, ensure_node(node)
     maps_before = bool(partnodes.dm_nodes(ctx.sysfs, ctx.disk, ctx.dev_root))
     try:
         if mapper == "auto":
             used = _map_auto(ctx, number, kernel_wait)
+        elif mapper == kernel.NAME:
+            kernel.map_partition(ctx, number, wait=kernel_wait)
+            used = mapper
         else:
-            if mapper == "kernel":
-                mapper_kernel.map_partition(ctx, number, wait=kernel_wait)
-            else:
-                MAPPERS[mapper].map_partition(ctx, number)
+            MAPPERS[mapper].map_partition(ctx, number)
             used = mapper
         node = _node_of(ctx, number, used)
-        return node, used, _ensure(node)
+        return node, used, ensure_node(node)
     except VirtDiskError:
-        if mapper in ("kpartx", "auto") and not maps_before:
-            mapper_kpartx.unmap_all(ctx)  # kpartx maps every partition at once: take back what it made
+        if not maps_before:
+            kpartx.unmap_all(ctx)  # kpartx maps every partition at once: take back what it made
         raise
 
 
 def _map_auto(ctx, number, kernel_wait):
     if kernel_wait:
         try:
-            mapper_kernel.map_partition(ctx, number, wait=kernel_wait)
-            return "kernel"
+            kernel.map_partition(ctx, number, wait=kernel_wait)
+            return kernel.NAME
         except VirtDiskError:
             pass
     errors = []
-    for name in ("partx", "kpartx"):
-        if ctx.runner.which(name, required=False) is None:
-            errors.append("%s is not installed" % name)
+    for tool in AUTO_TOOLS:
+        if ctx.runner.which(tool.NAME, required=False) is None:
+            errors.append("%s is not installed" % tool.NAME)
             continue
         try:
-            MAPPERS[name].map_partition(ctx, number)
-            return name
+            tool.map_partition(ctx, number)
+            return tool.NAME
         except VirtDiskError as e:
             errors.append(str(e))
     raise VirtDiskError("no partition mapper could map partition %d of %s: %s"
                         % (number, ctx.device, "; ".join(errors)), step="map partition %d" % number)
-
-
-def _ensure(node):
-    return partnodes.ensure_node(node["device"], node["major"], node["minor"])
 
 
 def unmap_partition(ctx, number, mapper):
@@ -94,30 +93,26 @@ def unmap_partition(ctx, number, mapper):
     node = find(ctx, number, mapper)
     if node is None:
         return
-    if mapper == "kpartx":
-        mapper_kpartx.unmap_all(ctx)
-    else:
-        mapper_partx.unmap_partition(ctx, number)
-    partnodes.remove_stale_node(node["device"], node["major"], node["minor"])
+    MAPPERS[mapper].unmap_partition(ctx, number)
+    remove_stale_node(node)
 
 
 def unmap_all(ctx):
     """Remove every partition device of ctx.device: dm maps, kernel and partx partitions."""
     nodes = partnodes.existing(ctx.sysfs, ctx.disk, ctx.dev_root)
-    mapper_kpartx.unmap_all(ctx)
-    mapper_partx.unmap_all(ctx)
+    kpartx.unmap_all(ctx)
+    partx.unmap_all(ctx)
     for node in nodes.values():
-        partnodes.remove_stale_node(node["device"], node["major"], node["minor"])
+        remove_stale_node(node)
 
 
-def unmap_block(ctx, partx_numbers):
-    """On a block device, remove only what mapping added: dm maps and the given
-    partx partitions; the partitions its kernel made stay."""
-    nodes = partnodes.existing(ctx.sysfs, ctx.disk, ctx.dev_root)
-    mapper_kpartx.unmap_all(ctx)
-    for number in partx_numbers:
-        if number in nodes:
-            mapper_partx.unmap_partition(ctx, number)
-    for node in nodes.values():
-        if node["mapper"] == "kpartx" or node["number"] in partx_numbers:
-            partnodes.remove_stale_node(node["device"], node["major"], node["minor"])
+def unmap_some(ctx, nodes):
+    """Remove only the given partition nodes (on a block device: what mapping
+    added; the partitions its kernel made stay)."""
+    if any(n.dm_name for n in nodes):
+        kpartx.unmap_all(ctx)
+    for node in nodes:
+        if not node.dm_name:
+            partx.unmap_partition(ctx, node.number)
+    for node in nodes:
+        remove_stale_node(node)

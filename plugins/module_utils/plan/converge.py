@@ -2,10 +2,14 @@
 # Copyright: virt.disk contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""image_mount's work: inspect the image, lock it, discover, probe, plan, execute.
+"""image_mount's run: inspect the image, lock it, discover its stack, read its
+partition table, plan, execute, remember, report.
 
-Check mode stops after planning. A failed execution is rolled back and the
-error carries the result known so far.
+A qemu image that is not attached has no readable partition table yet, so
+its run has two phases: the first executes the steps up to the attach, then
+the new device is probed, the partition selected, and the rest planned and
+executed. Check mode stops after planning. A failure of anything during
+execution (a tool, the kernel, a bug) rolls back what the run made.
 """
 
 from __future__ import annotations
@@ -13,36 +17,16 @@ from __future__ import annotations
 import os
 import traceback
 
-from ansible_collections.virt.disk.plugins.module_utils.state import discovery
-from ansible_collections.virt.disk.plugins.module_utils.image import formats
-from ansible_collections.virt.disk.plugins.module_utils.kernel import qsd as fuse
-from ansible_collections.virt.disk.plugins.module_utils.kernel import nbd
-from ansible_collections.virt.disk.plugins.module_utils.image import selector
-from ansible_collections.virt.disk.plugins.module_utils.image import image as image_mod
-from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
-from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
-from ansible_collections.virt.disk.plugins.module_utils.state import statefile
+from ansible_collections.virt.disk.plugins.module_utils.backends import registry
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.state.imagecache import ImageCache
-from ansible_collections.virt.disk.plugins.module_utils.state.locking import RUN_DIR, Lock
+from ansible_collections.virt.disk.plugins.module_utils.image import formats, selector
+from ansible_collections.virt.disk.plugins.module_utils.image import image as image_mod
 from ansible_collections.virt.disk.plugins.module_utils.image.parttable import Table
-from ansible_collections.virt.disk.plugins.module_utils.plan.planner import PathInfo, Want, current_state, plan
-from ansible_collections.virt.disk.plugins.module_utils.kernel.procs import Procs
-from ansible_collections.virt.disk.plugins.module_utils.kernel.sysfs import SysFS
-
-
-class Env(object):
-    """The host the executor works on; paths injectable for tests."""
-
-    def __init__(self, runner, sysfs, timeout, procs, run_dir, dev_root="/dev",
-                 mountinfo_path=mountinfo.DEFAULT_PATH):
-        self.runner = runner
-        self.sysfs = sysfs
-        self.timeout = timeout
-        self.procs = procs
-        self.run_dir = run_dir
-        self.dev_root = dev_root
-        self.mountinfo_path = mountinfo_path
+from ansible_collections.virt.disk.plugins.module_utils.plan import result as res
+from ansible_collections.virt.disk.plugins.module_utils.plan.planner import PathInfo, Want, plan
+from ansible_collections.virt.disk.plugins.module_utils.state import discovery, statefile
+from ansible_collections.virt.disk.plugins.module_utils.state.imagecache import ImageCache
+from ansible_collections.virt.disk.plugins.module_utils.state.locking import Lock
 
 
 class ConvergeError(VirtDiskError):
@@ -60,42 +44,6 @@ def choose_format(image, wanted):
     return image.detected
 
 
-def choose_backend(image, fmt, wanted, sysfs, runner):
-    """The backend of the contract: block devices as they are, raw files on loop,
-    qemu formats on nbd where the kernel has it, else through FUSE."""
-    if wanted == "block":
-        if image.kind != "block":
-            raise VirtDiskError("backend block needs a block device, and %s is a file" % image.path)
-        if fmt != "raw":
-            raise VirtDiskError("backend block reads raw devices; %s is read as %s: use backend nbd or fuse"
-                                % (image.path, fmt))
-        return "block"
-    if wanted == "loop":
-        if fmt != "raw":
-            raise VirtDiskError("backend loop reads raw images only; %s is %s: use backend nbd or fuse "
-                                "(or auto)" % (image.path, fmt))
-        if image.kind == "block":
-            raise VirtDiskError("backend loop is for image files; %s is a block device (backend block)"
-                                % image.path)
-        return "loop"
-    if wanted in ("nbd", "fuse"):
-        return wanted
-    if fmt == "raw":
-        return "block" if image.kind == "block" else "loop"
-    if nbd.available(sysfs, runner):
-        return "nbd"
-    if os.path.exists("/dev/fuse") and runner.which(fuse.DAEMON, required=False):
-        return "fuse"
-    raise VirtDiskError(
-        "%s is a %s image, and this host can serve it neither through nbd (%s) nor through FUSE (%s); "
-        "the virt.disk.image_host role installs the tools and loads the modules"
-        % (image.path, fmt,
-           "qemu-nbd is installed but the nbd module is not loaded: modprobe nbd max_part=16"
-           if runner.which(nbd.SERVER, required=False) else "install qemu-utils and load the nbd module",
-           "install qemu-system-common for qemu-storage-daemon" if os.path.exists("/dev/fuse")
-           else "/dev/fuse is missing: load the fuse module"))
-
-
 def check_image(runner, image, fmt, allow_backing_file, cache):
     """Before a qemu helper opens the image: refuse backing/data files and damaged images.
 
@@ -109,6 +57,29 @@ def check_image(runner, image, fmt, allow_backing_file, cache):
     formats.check_integrity(runner, image.path, fmt)
     if not external:
         cache.put("checked", sorted(set(passed) | set([fmt])))
+
+
+def probe_table(host, source, cache):
+    """The partition table of source; for an image file, taken from the image
+    cache while the file is unchanged, so a re-run starts no tools."""
+    cached = cache.get("table")
+    if cached:
+        return Table.from_dict(cached)
+    table = load_work().probe.probe(host.runner, source)
+    cache.put("table", table.to_dict())
+    return table
+
+
+def read_table(host, image, fmt, att, cache, allow_backing_file):
+    """The partition table where it can be read without attaching anything:
+    from an attached device, a raw file, or the image cache; None for a qemu
+    image that is not attached and was not seen unchanged before. A qemu image
+    that is not attached is checked first, since a helper is to open it."""
+    if att is None and fmt != "raw":
+        check_image(host.runner, image, fmt, allow_backing_file, cache)
+        cached = cache.get("table")
+        return Table.from_dict(cached) if cached else None
+    return probe_table(host, att.device if att is not None else image.path, cache)
 
 
 def path_info(path, all_mounts):
@@ -125,111 +96,27 @@ def path_info(path, all_mounts):
     return PathInfo(exists, is_dir, empty)
 
 
-def partitions_of(table, att):
-    if table is None:
-        return []
-    out = []
-    for part in table.partitions:
-        node = att.nodes.get(part["number"]) if att is not None else None
-        out.append({
-            "number": part["number"],
-            "device": node["device"] if node else None,
-            "start": part["start"],
-            "size": part["size"],
-            "fstype": part["fstype"],
-            "label": part["label"],
-            "uuid": part["uuid"],
-            "partlabel": part["partlabel"],
-            "partuuid": part["partuuid"],
-            "type": part["type"],
-        })
-    return out
+class _Work(object):
+    def __init__(self, executor, probe):
+        self.Executor = executor.Executor  # pylint: disable=invalid-name
+        self.probe = probe
 
 
-def _apply_record(obs, record):
-    """Name the mapper of partition nodes this collection made, and the options
-    it mounted with (state file hints)."""
-    obs.mount_records = dict(record.get("mounts") or {}) if obs.attachment is not None and \
-        record.get("device") == obs.attachment.device else {}
-    for att in obs.attachments:
-        if record.get("device") != att.device:
-            continue
-        for number, mapper in (record.get("mappers") or {}).items():
-            node = att.nodes.get(int(number))
-            if node is not None and node["mapper"] == "kernel":
-                node["mapper"] = mapper
+def load_work():
+    """What a run needs only when it has work to do: the executor (and with it
+    the backends' and mappers' tools and mount(8)), and the probe of partition
+    tables. Imported here, the one lazy import, so that a run with nothing to
+    do never compiles them (Ansible compiles every module_utils file a module
+    imports, on each run); tests/unit/.../plan/test_converge.py guards it."""
+    from ansible_collections.virt.disk.plugins.module_utils.image import probe  # pylint: disable=import-outside-toplevel
+    from ansible_collections.virt.disk.plugins.module_utils.plan import executor  # pylint: disable=import-outside-toplevel
+    return _Work(executor, probe)
 
 
-def snapshot(obs, number, path):
-    att = obs.attachment
-    node = obs.node_of(att, number) if att is not None and number is not None else None
-    return {
-        "state": current_state(obs, number, path),
-        "backend": att.backend if att is not None else None,
-        "device": att.device if att is not None else None,
-        "partition_device": node["device"] if node else None,
-        "read_only": _read_only(obs, path),
-        "mounts": [_mount_entry(m, obs.mount_records.get(m.path)) for m in obs.mounts],
-    }
-
-
-def _mount_entry(m, record=None):
-    return {"path": m.path, "device": m.source, "fstype": m.fstype, "options": mountopts.describe(m, record)}
-
-
-def _read_only(obs, path):
-    """Whether what is at path (the mount, else the device) is read-only, for whatever reason."""
-    att = obs.attachment
-    if att is None:
-        return False
-    top = mountinfo.top_mount_at(obs.mounts, path) if path else None
-    return bool(att.read_only or (top is not None and top.read_only))
-
-
-def predict(before, steps, want, att):
-    """The diff's "after" in check mode: what the planned steps lead to, as far
-    as it can be known without doing them (a new device has no name yet)."""
-    after = dict(before, mounts=list(before["mounts"]))
-    gone = set(s.args["path"] for s in steps if s.op == "umount")
-    after["mounts"] = [m for m in after["mounts"] if m["path"] not in gone]
-    ops = [s.op for s in steps]
-    if "detach" in ops:
-        after.update(backend=None, device=None, partition_device=None)
-    if "attach" in ops:
-        after.update(backend=want.backend, device="(a new %s device)" % want.backend, partition_device=None)
-    if want.state in ("mounted", "mapped") and after["device"] is not None and not after["partition_device"]:
-        after["partition_device"] = after["device"] if want.number == 0 else \
-            "(partition %s of %s)" % (want.number if want.number is not None else want.selector_text, after["device"])
-    if "mount" in ops or "remount" in ops:
-        flags, fs_options = mountopts.wanted(want.opts, want.read_only)
-        was = [m for m in before["mounts"] if m["path"] == want.path]
-        after["mounts"] = [m for m in after["mounts"] if m["path"] != want.path]
-        after["mounts"].append({"path": want.path, "device": after["partition_device"],
-                                "fstype": want.fstype or (was[0]["fstype"] if was else None),
-                                "options": mountopts.render(flags, fs_options)})
-    if want.state in ("unmapped", "absent"):
-        after.update(state="unmapped", backend=None, device=None, partition_device=None, mounts=[], read_only=False)
-    else:
-        after["state"] = want.state if after["mounts"] or want.state == "mapped" else current_state_name(after)
-        mine = [m for m in after["mounts"] if m["path"] == want.path]
-        after["read_only"] = bool(want.read_only or (att is not None and att.read_only and "attach" not in ops)
-                                  or (mine and mine[0]["options"].startswith("ro")))
-    return after
-
-
-def current_state_name(snap):
-    return "mounted" if snap["mounts"] else "mapped" if snap["device"] else "unmapped"
-
-
-def converge(params, runner, check_mode, sysfs=None, dev_root="/dev", procs=None, run_dir=RUN_DIR):
-    """Converge params["image"] to params["state"]; return the result dict."""
-    sysfs = sysfs or SysFS()
-    procs = procs or Procs()
+def converge(params, host, check_mode):
+    """Converge params["image"] to params["state"] on host (a state.host.Host); return the result dict."""
+    result = res.empty(params)
     state = params["state"]
-    result = {"changed": False, "image": params["image"], "path": params.get("path"), "actions": [],
-              "read_only": False, "format": None, "backend": None, "device": None,
-              "partition": None, "partition_device": None, "fstype": None, "mapper": None, "pid": None,
-              "partitions": [], "mounts": []}
     if state == "mounted" and not params.get("path"):
         raise ConvergeError(VirtDiskError("state mounted needs path"), result)
     if params.get("path"):
@@ -239,202 +126,168 @@ def converge(params, runner, check_mode, sysfs=None, dev_root="/dev", procs=None
     teardown = state in ("unmapped", "absent")
     try:
         # taking down works on an image whose file is gone: what is attached from its path goes
-        image = image_mod.inspect(params["image"], allow_gone=teardown, records=lambda: statefile.load_all(run_dir))
+        image = image_mod.inspect(params["image"], allow_gone=teardown,
+                                  records=lambda: statefile.load_all(host.run_dir))
         result["image"] = image.path
         fmt = backend = None
         if image.kind != "gone":
             fmt = choose_format(image, params["format"])
-            backend = choose_backend(image, fmt, params["backend"], sysfs, runner)
+            backend = registry.choose(image, fmt, params["backend"], host)
             result["format"] = fmt
         sel = selector.parse(params["partition"]) if not teardown else None
     except VirtDiskError as e:
         raise ConvergeError(e, result)
-
-    env = Env(runner, sysfs, params["timeout"], procs, run_dir, dev_root)
+    want = Want(state, params.get("path"), None, backend, params["partition_mapper"], params.get("fstype"),
+                params["opts"], params["read_only"], backend_explicit=params["backend"] != "auto",
+                selector_text=params["partition"])
     # check mode writes nothing: it locks the image only when its lock file is already there
-    with Lock(image.key, params["timeout"], image.path, run_dir=run_dir, create=not check_mode):
-        return _converge_locked(params, env, image, fmt, backend, sel, check_mode, result)
+    with Lock(image.key, host.timeout, image.path, run_dir=host.run_dir, create=not check_mode):
+        return Run(host, image, fmt, sel, want, params["allow_backing_file"], result).go(check_mode)
 
 
-def discover_in(env, image):
-    return discovery.discover(image, env.sysfs, dev_root=env.dev_root, procs=env.procs, run_dir=env.run_dir,
-                              mountinfo_path=env.mountinfo_path)
+class Run(object):
+    """One locked run on one image."""
 
+    def __init__(self, host, image, fmt, sel, want, allow_backing_file, result):
+        self.host = host
+        self.image = image
+        self.fmt = fmt
+        self.sel = sel
+        self.want = want
+        self.allow_backing_file = allow_backing_file
+        self.result = result
+        self.record = statefile.load(image.key, host.run_dir)
+        self.cache = ImageCache(image, host.run_dir)
+        self.table = None
 
-def cached_table(cache):
-    """The partition table the image cache keeps for an unchanged image file, or None."""
-    cached = cache.get("table")
-    return Table.from_dict(cached) if cached else None
+    def discover(self):
+        obs = discovery.discover(self.host, self.image)
+        obs.apply_record(self.record)
+        return obs
 
+    def select(self, table):
+        """Resolve the selector on table (want.number)."""
+        self.table = table
+        self.want.number = selector.resolve(self.sel, table, self.image.path)
 
-def probe_table(env, source, cache):
-    """The partition table of source; for an image file, taken from the image
-    cache while the file is unchanged, so a re-run starts no tools."""
-    cached = cached_table(cache)
-    if cached is not None:
-        return cached
-    # Imported only on a cache miss, so a no-op re-run does not compile it (see the executor below).
-    from ansible_collections.virt.disk.plugins.module_utils.image import probe  # pylint: disable=import-outside-toplevel
-    table = probe.probe(env.runner, source)
-    cache.put("table", table.to_dict())
-    return table
+    def fail(self, error):
+        return ConvergeError(error, self.result)
 
+    def go(self, check_mode):
+        image, want, result = self.image, self.want, self.result
+        try:
+            obs = self.discover()
+            if image.kind == "gone":
+                if not obs.attachments:
+                    return self._gone_noop(obs, check_mode)  # nothing attached from a path where no image is
+                result.setdefault("warnings", []).append(
+                    "image %s no longer exists; taking down what is still attached from it (%s)"
+                    % (image.path, ", ".join(a.device or a.export for a in obs.attachments)))
+            if self.sel is not None:
+                table = read_table(self.host, image, self.fmt, obs.attachment, self.cache, self.allow_backing_file)
+                if table is not None:
+                    self.select(table)
+            steps = plan(obs, want, path_info(want.path, obs.all_mounts))
+        except VirtDiskError as e:
+            raise self.fail(e)
 
-def _converge_locked(params, env, image, fmt, backend, sel, check_mode, result):
-    state = params["state"]
-    record = statefile.load(image.key, env.run_dir)
-    cache = ImageCache(image, env.run_dir)
-    holder = {}
-    try:
-        obs = discover_in(env, image)
-        _apply_record(obs, record)
-        if image.kind == "gone":
-            if not obs.attachments:
-                # nothing attached from a path where no image is: nothing to take down
-                return _gone_noop(params, obs, result, check_mode)
-            result.setdefault("warnings", []).append(
-                "image %s no longer exists; taking down what is still attached from it (%s)"
-                % (image.path, ", ".join(a.device or a.export for a in obs.attachments)))
-        table = None
-        number = None
-        att = obs.attachment
-        if sel is not None:
-            if att is None and fmt != "raw":
-                check_image(env.runner, image, fmt, params["allow_backing_file"], cache)
-            if att is not None or fmt == "raw":
-                table = probe_table(env, att.device if att is not None else image.path, cache)
-                number = selector.resolve(sel, table, image.path)
-        want = Want(state, params.get("path"), number, backend, params["partition_mapper"], params.get("fstype"),
-                    params["opts"], params["read_only"], backend_explicit=params["backend"] != "auto")
-        want.selector_text = params["partition"]
-        steps = plan(obs, want, path_info(want.path, obs.all_mounts))
-    except VirtDiskError as e:
-        raise ConvergeError(e, result)
+        info = path_info(want.path, obs.all_mounts)
+        if want.state == "absent" and info.is_dir and not info.empty:
+            result.setdefault("warnings", []).append("mount point %s is not empty; it was left in place" % want.path)
+        before = res.snapshot(obs, want.number, want.path)
+        result["changed"] = bool(steps)
+        result["diff"] = {"before": before, "after": res.predict(before, steps, want, obs.attachment)}
+        if check_mode or not steps:
+            result["actions"] = [s.desc for s in steps] if check_mode else []
+            if not check_mode:
+                self.cache.save()
+            res.fill(result, obs, self.table, want.number, want.path)
+            if check_mode:
+                res.fill_predicted(result, result["diff"]["after"])
+            return result
+        ex = self.execute(obs, steps)
+        return self.finish(ex)
 
-    def resolver(ex):
-        """After attaching a qemu image: probe it, select the partition, plan the rest."""
-        fresh = discover_in(env, image)
-        holder["table"] = probe_table(env, ex.device, cache)
-        want.number = selector.resolve(sel, holder["table"], image.path)
-        return plan(fresh, want, path_info(want.path, fresh.all_mounts))
+    def execute(self, obs, steps):
+        """Run the steps; for a qemu image attached by them, probe it, select
+        the partition and run the rest. Any failure rolls back."""
+        ex = load_work().Executor(self.host, self.image, self.want, obs.attachment, fmt=self.fmt,
+                      allow_backing_file=self.allow_backing_file)
+        try:
+            probe_first = [s.op for s in steps][-1:] == ["resolve"]
+            ex.run(steps[:-1] if probe_first else steps)
+            if probe_first:
+                self.select(probe_table(self.host, ex.device, self.cache))
+                fresh = self.discover()
+                ex.run(plan(fresh, self.want, path_info(self.want.path, fresh.all_mounts)))
+        except Exception as e:  # pylint: disable=broad-except
+            self._rolled_back(ex, e)
+        return ex
 
-    info = path_info(want.path, obs.all_mounts)
-    if state == "absent" and info.is_dir and not info.empty:
-        result.setdefault("warnings", []).append("mount point %s is not empty; it was left in place" % want.path)
-    before = snapshot(obs, number, want.path)
-    result["changed"] = bool(steps)
-    result["diff"] = {"before": before, "after": predict(before, steps, want, obs.attachment)}
-    if check_mode or not steps:
-        result["actions"] = [s.desc for s in steps] if check_mode else []
-        if not check_mode:
-            cache.save()
-        _fill(result, obs, table, number, want.path)
-        if check_mode:
-            # the result tells what the run would lead to, like the diff's "after"
-            after = result["diff"]["after"]
-            result.update(backend=after["backend"], device=after["device"], read_only=after["read_only"],
-                          partition_device=after["partition_device"],
-                          mounts=[{"path": m["path"], "device": m["device"]} for m in after["mounts"]])
-            if after["device"] is None:
-                result.update(pid=None, mapper=None)
-        return result
-
-    # Imported only when there is work to do: a no-op re-run (the common case
-    # under Ansible, which compiles every imported module_utils file each run)
-    # then skips compiling the executor, the backends' attach and detach halves
-    # (loop_attach, nbd_connect, fuse_export), mounts and the partition mappers.
-    from ansible_collections.virt.disk.plugins.module_utils.plan.executor import Executor  # pylint: disable=import-outside-toplevel
-    ex = Executor(env, image, want, obs.attachment, fmt=fmt, allow_backing_file=params["allow_backing_file"],
-                  resolver=resolver)
-    try:
-        ex.run(steps)
-    except Exception as e:  # pylint: disable=broad-except
-        # anything at all (a tool, the kernel, a bug) undoes what this run made
+    def _rolled_back(self, ex, error):
         errors = ex.rollback()
+        result = self.result
         result["actions"] = ex.actions
         result["changed"] = bool(errors) or ex.changed_for_good
-        msg = "%s: %s" % (image.path, e if isinstance(e, VirtDiskError) else "%s: %s" % (type(e).__name__, e))
+        if isinstance(error, VirtDiskError):
+            msg = "%s: %s" % (self.image.path, error)
+        else:
+            msg = "%s: %s: %s" % (self.image.path, type(error).__name__, error)
+            result["exception"] = traceback.format_exc()
         if errors:
             msg += "; rolling back also failed: %s" % "; ".join(errors)
-        if not isinstance(e, VirtDiskError):
-            result["exception"] = traceback.format_exc()
-        _fill_after_failure(result, env, image, table, want, record)
-        raise ConvergeError(VirtDiskError(msg), result)
-    result["actions"] = ex.actions
-    result["warnings"] = result.get("warnings", []) + ex.warnings + ex.forced
-    cache.save()
-    table = holder.get("table", table)
-    number = want.number
+        try:
+            res.fill(result, self.discover(), self.table, self.want.number, self.want.path)
+        except Exception:  # pylint: disable=broad-except
+            pass  # the failure is what matters; the result stays as known before the run
+        raise self.fail(VirtDiskError(msg))
 
-    after = discover_in(env, image)
-    if state in ("unmapped", "absent"):
-        for key in set([image.key] + [f["key"] for f in image.former]):
-            statefile.drop(key, env.run_dir)
-    else:
+    def finish(self, ex):
+        """Remember what this run made (state file, image cache) and report the stack as it is now."""
+        result, want = self.result, self.want
+        result["actions"] = ex.actions
+        result["warnings"] = result.get("warnings", []) + ex.warnings + ex.forced
+        self.cache.save()
+        after = discovery.discover(self.host, self.image)
+        if want.state in ("unmapped", "absent"):
+            for key in set([self.image.key] + [f["key"] for f in self.image.former]):
+                statefile.drop(key, self.host.run_dir)
+        else:
+            self._remember(ex, after)
+            after.apply_record(self.record)
+        result["diff"]["after"] = res.snapshot(after, want.number, want.path)
+        res.fill(result, after, self.table, want.number, want.path)
+        return result
+
+    def _remember(self, ex, after):
+        """The state record: the device, the mapper of the nodes made, the options of the mounts made."""
+        record = self.record
         if record.get("device") != ex.device:
             record["mappers"] = {}
             record["mounts"] = {}
-        record.update(device=ex.device, image=image.path)
+        record.update(device=ex.device, image=self.image.path)
         if ex.mapped_with:
-            record["mappers"] = dict(record.get("mappers") or {}, **{str(number): ex.mapped_with})
+            record["mappers"] = dict(record.get("mappers") or {}, **{str(self.want.number): ex.mapped_with})
         mounted_now = set(m.path for m in after.mounts)
         mounts = dict(record.get("mounts") or {}, **ex.mounted)
         record["mounts"] = dict((p, m) for p, m in mounts.items() if p in mounted_now)
-        statefile.save(image.key, record, env.run_dir)
-        _apply_record(after, record)
-    result["diff"]["after"] = snapshot(after, number, want.path)
-    _fill(result, after, table, number, want.path)
-    return result
+        statefile.save(self.image.key, record, self.host.run_dir)
 
-
-def _fill_after_failure(result, env, image, table, want, record):
-    """The result of a failed run: what the kernel holds after the rollback, as far as it can be read."""
-    try:
-        after = discover_in(env, image)
-    except Exception:  # pylint: disable=broad-except
-        return  # the failure is what matters; the result stays as known before the run
-    _apply_record(after, record)
-    _fill(result, after, table, want.number, want.path)
-
-
-def _gone_noop(params, obs, result, check_mode):
-    """The result of taking down an image that is gone and of which nothing is attached."""
-    path = params.get("path")
-    info = path_info(path, obs.all_mounts)
-    before = snapshot(obs, None, path)
-    result["diff"] = {"before": before, "after": dict(before)}
-    if params["state"] != "absent" or not (path and info.is_dir and info.empty):
+    def _gone_noop(self, obs, check_mode):
+        """Taking down an image that is gone and of which nothing is attached."""
+        result, path = self.result, self.want.path
+        info = path_info(path, obs.all_mounts)
+        before = res.snapshot(obs, None, path)
+        result["diff"] = {"before": before, "after": dict(before)}
+        if self.want.state != "absent" or not (path and info.is_dir and info.empty):
+            return result
+        # absent still removes an empty mount point
+        result.update(changed=True, actions=["remove the mount point %s if it is empty" % path])
+        if not check_mode:
+            try:
+                os.rmdir(path)
+                result["actions"] = ["removed the mount point %s" % path]
+            except OSError as e:
+                raise self.fail(VirtDiskError("cannot remove %s: %s" % (path, e.strerror),
+                                              step="remove the mount point"))
         return result
-    # absent still removes an empty mount point
-    result.update(changed=True, actions=["remove the mount point %s if it is empty" % path])
-    if not check_mode:
-        try:
-            os.rmdir(path)
-            result["actions"] = ["removed the mount point %s" % path]
-        except OSError as e:
-            raise ConvergeError(VirtDiskError("cannot remove %s: %s" % (path, e.strerror),
-                                              step="remove the mount point"), result)
-    return result
-
-
-def _fill(result, obs, table, number, path=None):
-    att = obs.attachment
-    result["mounts"] = [{"path": m.path, "device": m.source} for m in obs.mounts]
-    result["read_only"] = _read_only(obs, path)
-    if att is None:
-        return
-    result["device"] = att.device
-    result["backend"] = att.backend
-    result["pid"] = att.pid
-    result["partitions"] = partitions_of(table, att)
-    if number is None:
-        return
-    result["partition"] = number
-    node = obs.node_of(att, number)
-    if node is not None:
-        result["partition_device"] = node["device"]
-        result["mapper"] = node.get("mapper")
-    if table is not None:
-        part = table.get(number) if number else table.whole
-        if part:
-            result["fstype"] = part.get("fstype")

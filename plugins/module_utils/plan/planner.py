@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
 from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
+from ansible_collections.virt.disk.plugins.module_utils.backends import registry
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 
 STATES = ("mounted", "mapped", "unmapped", "absent")
@@ -21,13 +22,13 @@ class Want(object):
     """The wanted end state of one task."""
 
     def __init__(self, state, path=None, number=0, backend="loop", mapper="auto", fstype=None,
-                 opts="nodev,nosuid", read_only=False, backend_explicit=False):
+                 opts="nodev,nosuid", read_only=False, backend_explicit=False, selector_text="auto"):
         self.state = state
         self.path = path
         self.number = number  # None: known only once the image is attached (qemu formats)
-        self.backend = backend
+        self.backend = registry.get(backend) if isinstance(backend, str) else backend  # a backends.base.Backend
         self.backend_explicit = backend_explicit
-        self.selector_text = "auto"
+        self.selector_text = selector_text
         self.mapper = mapper
         self.fstype = fstype
         self.opts = opts
@@ -67,27 +68,13 @@ def _unmount(obs, ours, done):
 def _take_down(att):
     """Steps that remove the partition devices of an attachment and detach it."""
     steps = []
-    # a block device keeps the partitions its kernel made; only maps and partx nodes we made go
-    own_nodes = [n for n in att.nodes.values() if att.backend != "block" or n["mapper"] in ("kpartx", "partx")]
+    # a device that is not ours to detach keeps the partitions its kernel made; only what tools mapped goes
+    own_nodes = [n for n in att.nodes.values() if att.backend.detaches or n.mapper != "kernel"]
     if own_nodes:
-        steps.append(Step("unmap_all", "remove the partition devices of %s (%s)"
-                          % (att.device, ", ".join(sorted(n["device"] for n in own_nodes))),
-                          device=att.device, backend=att.backend,
-                          partx_numbers=sorted(n["number"] for n in own_nodes if n["mapper"] == "partx")))
-    if att.backend == "block":
-        return steps
-    if att.backend == "fuse":
-        what = "detach %s and stop the FUSE export %s" % (att.device, att.export) if att.device else \
-            "stop the FUSE export %s" % att.export
-        if att.pid is None:
-            what += " (its qemu-storage-daemon is gone)"
-        else:
-            what += " (qemu-storage-daemon pid %d)" % att.pid
-    elif att.backend == "nbd":
-        what = "disconnect %s (qemu-nbd pid %s)" % (att.device, att.pid)
-    else:
-        what = "detach %s" % att.device
-    steps.append(Step("detach", what, device=att.device, backend=att.backend, pid=att.pid, export=att.export))
+        steps.append(Step("unmap", "remove the partition devices of %s (%s)"
+                          % (att.device, ", ".join(sorted(n.device for n in own_nodes))), att=att, nodes=own_nodes))
+    if att.backend.detaches:
+        steps.append(Step("detach", att.backend.describe_detach(att), att=att))
     return steps
 
 
@@ -95,12 +82,12 @@ def _incompatible(att, want):
     """Why the attachment cannot serve what is wanted, or None."""
     if att.broken:
         return "its qemu helper is gone" if att.device else "it has no device"
-    if att.backend == "block":
-        return None
+    if not att.backend.detaches:
+        return None  # used as it is
     if att.read_only != want.read_only:
         return "it is attached %s" % ("read-only" if att.read_only else "read-write")
-    if want.backend_explicit and att.backend != want.backend:
-        return "it is attached with backend %s" % att.backend
+    if want.backend_explicit and att.backend is not want.backend:
+        return "it is attached with backend %s" % att.kind
     return None
 
 
@@ -140,7 +127,7 @@ def plan(obs, want, path_info=None):
 
     node = None
     if att is None:
-        steps.append(Step("attach", "attach %s with %s%s" % (obs.image.path, want.backend,
+        steps.append(Step("attach", "attach %s with %s%s" % (obs.image.path, want.backend.name,
                                                              " read-only" if want.read_only else ""),
                           backend=want.backend, read_only=want.read_only))
     else:
@@ -170,7 +157,7 @@ def plan(obs, want, path_info=None):
         raise VirtDiskError("mount point %s exists and is not a directory" % want.path)
     if not path_info.exists:
         steps.append(Step("mkdir", "create the mount point %s" % want.path, path=want.path))
-    what = node["device"] if node is not None else "partition %d" % want.number if want.number else "the device"
+    what = node.device if node is not None else "partition %d" % want.number if want.number else "the device"
     steps.append(Step("mount", "mount %s at %s%s" % (what, want.path, " read-only" if want.read_only else ""),
                       path=want.path, number=want.number))
     return steps
@@ -186,7 +173,8 @@ def _change_options(obs, want, top, done):
     now = mountopts.describe(top, record)
     then = mountopts.render(*mountopts.wanted(want.opts, want.read_only))
     if change == "remount":
-        return [Step("remount", "remount %s with %s (was %s)" % (want.path, then, now), path=want.path)]
+        return [Step("remount", "remount %s with %s (was %s)" % (want.path, then, now), path=want.path,
+                     source=top.source)]
     beneath = [m for m in mountinfo.teardown_order(obs.all_mounts, [top]) if m is not top]
     if beneath:
         raise VirtDiskError("changing how %s is mounted (%s%s, now %s %s) takes unmounting it, and %s %s mounted "
@@ -202,17 +190,3 @@ def _change_options(obs, want, top, done):
                       path=want.path, number=want.number))
     return steps
 
-
-def current_state(obs, number, path):
-    """The state of the ladder the image is in, for diff and results: mounted if
-    anything of it is mounted, mapped if it is attached, else unmapped. A block
-    device is always there: it counts as mapped only when the selected
-    partition has a node."""
-    att = obs.attachment
-    if att is None:
-        return "unmapped"
-    if obs.mounts:
-        return "mounted"
-    if att.backend == "block":
-        return "mapped" if number is not None and obs.node_of(att, number) is not None else "unmapped"
-    return "mapped"

@@ -5,40 +5,37 @@
 """Looking into an image before mounting it: its partitions, the way
 `virt-filesystems --long` lists them, so a user can pick a selector.
 
-A raw file is probed as it is. An attached image is probed through its
-device. A qemu image that is not attached passes the same checks as before a
-mount (backing files refused unless allowed, damaged images refused), is
-attached read-only for the probe and taken down again, through the executor
-whose rollback undoes the attach. What an unchanged file showed is kept in
-the image cache, so looking again starts nothing.
+The table is read as image_mount reads it (converge.read_table): through an
+attached device, from a raw file, or from the image cache. A qemu image seen
+for the first time is attached read-only for the probe and taken down again,
+through the executor whose rollback undoes the attach.
 """
 
 from __future__ import annotations
 
-from ansible_collections.virt.disk.plugins.module_utils.plan import converge
-from ansible_collections.virt.disk.plugins.module_utils.image import selector
-from ansible_collections.virt.disk.plugins.module_utils.image import image as image_mod
+from ansible_collections.virt.disk.plugins.module_utils.backends import registry
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.image import image as image_mod
+from ansible_collections.virt.disk.plugins.module_utils.image import selector
+from ansible_collections.virt.disk.plugins.module_utils.plan import converge
+from ansible_collections.virt.disk.plugins.module_utils.plan.planner import Step, Want
+from ansible_collections.virt.disk.plugins.module_utils.plan.result import partitions_of
+from ansible_collections.virt.disk.plugins.module_utils.state import discovery
 from ansible_collections.virt.disk.plugins.module_utils.state.imagecache import ImageCache
 from ansible_collections.virt.disk.plugins.module_utils.state.locking import Lock
-from ansible_collections.virt.disk.plugins.module_utils.plan.planner import Step, Want
 
 
-def look(env, given, fmt="auto", backend="auto", allow_backing_file=False):
+def look(host, given, fmt="auto", backend="auto", allow_backing_file=False):
     """What image `given` holds: {image, format, attached, partition_table, partitions, auto_partition}."""
     image = image_mod.inspect(given)
     fmt = converge.choose_format(image, fmt)
-    with Lock(image.key, env.timeout, image.path, run_dir=env.run_dir):
-        obs = converge.discover_in(env, image)
-        att = obs.attachment
-        cache = ImageCache(image, env.run_dir)
-        if att is None and fmt != "raw":
-            converge.check_image(env.runner, image, fmt, allow_backing_file, cache)
-        table = converge.cached_table(cache)
-        if table is None and (att is not None or fmt == "raw"):
-            table = converge.probe_table(env, att.device if att is not None else image.path, cache)
-        elif table is None:
-            table = _probe_attached(env, image, fmt, backend, allow_backing_file, cache)
+    with Lock(image.key, host.timeout, image.path, run_dir=host.run_dir):
+        att = discovery.discover(host, image).attachment
+        cache = ImageCache(image, host.run_dir)
+        table = converge.read_table(host, image, fmt, att, cache, allow_backing_file)
+        if table is None:
+            table = _probe_attached(host, image, fmt, registry.choose(image, fmt, backend, host), cache,
+                                    allow_backing_file)
         cache.save()
     try:
         auto = selector.resolve(selector.parse("auto"), table, image.path)
@@ -49,20 +46,18 @@ def look(env, given, fmt="auto", backend="auto", allow_backing_file=False):
         "format": fmt,
         "attached": att is not None,
         "partition_table": table.label,
-        "partitions": converge.partitions_of(table, att),
+        "partitions": partitions_of(table, att),
         "auto_partition": auto,
     }
 
 
-def _probe_attached(env, image, fmt, backend, allow_backing_file, cache):
+def _probe_attached(host, image, fmt, backend, cache, allow_backing_file):
     """Attach the qemu image read-only, probe it, take it down again."""
-    from ansible_collections.virt.disk.plugins.module_utils.plan.executor import Executor  # pylint: disable=import-outside-toplevel
-    backend = converge.choose_backend(image, fmt, backend, env.sysfs, env.runner)
-    want = Want("mapped", None, 0, backend, read_only=True)
-    ex = Executor(env, image, want, None, fmt=fmt, allow_backing_file=allow_backing_file)
+    ex = converge.load_work().Executor(host, image, Want("mapped", None, 0, backend, read_only=True), None, fmt=fmt,
+                                  allow_backing_file=allow_backing_file)
     try:
         ex.run([Step("attach", "attach %s read-only to probe it" % image.path, backend=backend, read_only=True)])
-        return converge.probe_table(env, ex.device, cache)
+        return converge.probe_table(host, ex.device, cache)
     finally:
         errors = ex.rollback()
         if errors:

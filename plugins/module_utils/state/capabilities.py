@@ -10,9 +10,9 @@ import gzip
 import os
 import platform
 
-from ansible_collections.virt.disk.plugins.module_utils.kernel import qsd as fuse
+from ansible_collections.virt.disk.plugins.module_utils.backends import fuse, nbd, registry
 
-TOOLS = {"qemu_nbd": "qemu-nbd", "qemu_storage_daemon": fuse.DAEMON, "qemu_img": "qemu-img",
+TOOLS = {"qemu_nbd": nbd.SERVER, "qemu_storage_daemon": fuse.DAEMON, "qemu_img": "qemu-img",
          "kpartx": "kpartx", "partx": "partx"}
 PARSERS = ("CONFIG_MSDOS_PARTITION", "CONFIG_EFI_PARTITION")
 
@@ -51,33 +51,22 @@ def partition_parsers(config):
     return any(config.get(key) in ("y", "m") for key in PARSERS)
 
 
-def host(sysfs, which, root="/", config=None):
-    """The `host` dict of image_mount_info (and the role's image_host_capabilities)."""
-    dev = os.path.join(root, "dev")
-    loop = sysfs.exists("module", "loop") or os.path.exists(os.path.join(dev, "loop-control"))
+def host(h, root="/", config=None):
+    """The host dict of image_mount_info (and the role's image_host_capabilities); h: a state.host.Host."""
+    sysfs = h.sysfs
     nbd_devices = len(sysfs.block_devices("nbd"))
-    tools = dict((key, which(name)) for key, name in TOOLS.items())
-    fuse_ok = os.path.exists(os.path.join(dev, "fuse"))
     if config is None:
         config = kernel_config(root)
     result = {
-        "loop": loop,
+        "loop": registry.get("loop").unusable(h) is None,
         "loop_max_part": sysfs.read_int("module", "loop", "parameters", "max_part"),
         "nbd": nbd_devices > 0,
         "nbd_devices": nbd_devices,
         "nbd_max_part": sysfs.read_int("module", "nbd", "parameters", "max_part"),
         "kernel_partition_scan": partition_parsers(config),
         "device_mapper": sysfs.exists("class", "misc", "device-mapper"),
-        "fuse": fuse_ok,
+        "fuse": os.path.exists(h.dev("fuse")),
     }
-    result.update(tools)
-    backends = []
-    if loop:
-        backends.append("loop")
-    if nbd_devices and tools["qemu_nbd"]:
-        backends.append("nbd")
-    if fuse_ok and tools["qemu_storage_daemon"] and loop:
-        backends.append("fuse")
-    backends.append("block")
-    result["backends"] = backends
+    result.update((key, h.which(name)) for key, name in TOOLS.items())
+    result["backends"] = registry.usable(h)
     return result

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Suite: nbd under concurrency (issue 5): runs started at once get distinct
+# Suite: nbd under concurrency: runs started at once get distinct
 # devices, and runs on one image serialise to one connection and one mount.
 set -euo pipefail
 cd "$KT_REPO"

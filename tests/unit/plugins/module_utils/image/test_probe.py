@@ -120,35 +120,6 @@ def test_empty_gpt():
     assert parttable.describe(table) == "an empty gpt partition table"
 
 
-# parse_blkid_export
-
-
-def test_blkid_export_several_devices():
-    text = ("DEVNAME=/dev/loop0p1\nUUID=1111-2222\nTYPE=vfat\nPARTUUID=deadbeef-01\n\n"
-            "DEVNAME=/dev/loop0p2\nLABEL=root\nUUID=0a1b2c3d-1111-2222-3333-444455556666\nTYPE=ext4\n\n\n"
-            "DEVNAME=/dev/loop0p3\nTYPE=swap\n")
-    devices = probe.parse_blkid_export(text)
-    assert [d["DEVNAME"] for d in devices] == ["/dev/loop0p1", "/dev/loop0p2", "/dev/loop0p3"]
-    assert devices[1] == {"DEVNAME": "/dev/loop0p2", "LABEL": "root", "UUID": "0a1b2c3d-1111-2222-3333-444455556666",
-                          "TYPE": "ext4"}
-    assert "LABEL" not in devices[0]
-
-
-def test_blkid_export_value_containing_equals_sign():
-    (dev,) = probe.parse_blkid_export("LABEL=a=b\nTYPE=ext4\n")
-    assert dev["LABEL"] == "a=b"
-
-
-def test_blkid_export_empty():
-    assert probe.parse_blkid_export("") == []
-    assert probe.parse_blkid_export("\n\n") == []
-
-
-def test_blkid_real_export_plain_values():
-    (dev,) = probe.parse_blkid_export(fixture("blkid-swap.export"))
-    assert (dev["TYPE"], dev["LABEL"], dev["USAGE"]) == ("swap", "swp", "other")
-
-
 # probe
 
 

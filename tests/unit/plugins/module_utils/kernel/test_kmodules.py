@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from ansible_collections.virt.disk.plugins.module_utils.kernel import kmodules
 
 RELEASE = "6.1.0-56-amd64"
@@ -58,7 +60,7 @@ def test_loaded_module_with_its_parameters(systree):
         "filename": "/lib/modules/%s/kernel/drivers/block/nbd.ko" % RELEASE,
         "parameters": {"max_part": "31", "nbds_max": "16"},
         "refcnt": 0,
-        "devices_in_use": [],
+        "devices_in_use": [], "wanted": {}, "differs": {},
     }}
 
 
@@ -100,7 +102,7 @@ def test_loadable_and_missing(systree):
     assert found["loop"]["parameters"] == {}
     assert found["nbd"]["state"] == "loadable"
     assert found["zram"] == {"state": "missing", "config": None, "filename": None, "parameters": {},
-                             "refcnt": None, "devices_in_use": []}
+                             "refcnt": None, "devices_in_use": [], "wanted": {}, "differs": {}}
 
 
 def test_dash_and_underscore_are_one_name(systree):
@@ -121,3 +123,32 @@ def test_no_module_support_and_no_module_tree(systree):
     root = _root(systree, proc_modules=None, dep=None)
     found = kmodules.describe(systree.sysfs, ["nbd"], root=root, release=RELEASE)
     assert found["nbd"]["state"] == "missing"
+
+
+@pytest.mark.parametrize("value, shown", [("0", "0"), ("1", "1"), ("15", "15"), ("16", "31"), (16, "31"),
+                                          ("31", "31"), ("32", "63"), ("63", "63"), ("many", "many")])
+def test_max_part_as_the_kernel_rounds_it(value, shown):
+    assert kmodules.as_running("max_part", value) == shown
+
+
+def test_other_parameters_show_as_set():
+    assert kmodules.as_running("nbds_max", 16) == "16"
+
+
+def test_differences_name_only_what_runs_otherwise():
+    running = {"max_part": "31", "nbds_max": "16"}
+    assert kmodules.differences(running, {"max_part": "16", "nbds_max": "16"}) == {}
+    assert kmodules.differences(running, {"max_part": "32", "nbds_max": 8}) == {
+        "max_part": {"running": "31", "wanted": "32"}, "nbds_max": {"running": "16", "wanted": "8"}}
+    # a parameter the module does not show cannot be compared
+    assert kmodules.differences(running, {"unknown": "1"}) == {}
+
+
+def test_describe_reports_wanted_and_differs(systree):
+    root = _root(systree)
+    _module(systree, "nbd", {"max_part": 15, "nbds_max": 16})
+    found = kmodules.describe(systree.sysfs, ["nbd", "loop"], root=root, release=RELEASE,
+                              wanted={"nbd": {"max_part": 16, "nbds_max": "16"}})
+    assert found["nbd"]["wanted"] == {"max_part": "16", "nbds_max": "16"}
+    assert found["nbd"]["differs"] == {"max_part": {"running": "15", "wanted": "16"}}
+    assert found["loop"]["wanted"] == {} and found["loop"]["differs"] == {}

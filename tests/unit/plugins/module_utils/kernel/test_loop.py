@@ -10,7 +10,6 @@ import os
 import pytest
 
 from ansible_collections.virt.disk.plugins.module_utils.kernel import loop
-from ansible_collections.virt.disk.plugins.module_utils.image.image import Image
 
 
 def kernel_encode_dev(major, minor):
@@ -67,69 +66,6 @@ def test_unpack_status_offset_sizelimit_and_truncated_name():
 def test_unpack_status_non_utf8_name():
     st = loop.unpack_status(packed_status(8, 1, 5, file_name=b"/srv/\xff.img"))
     assert os.fsencode(st["file_name"]) == b"/srv/\xff.img"
-
-
-def _Image(path, dev, inode):
-    return Image(path, "file", dev, inode, None, 1 << 20, "raw")
-
-
-def test_find_attached_by_device_and_inode(systree):
-    image = _Image("/srv/disk.img", (8, 1), 1000)
-    systree.loop("loop0", 0, backing="/srv/disk.img")
-    systree.loop("loop1", 1)
-    systree.loop("loop2", 2, backing="/elsewhere/link.img")
-    systree.loop("loop3", 3, backing="/srv/other.img")
-    status = {
-        "/dev/loop0": {"backing_dev": (8, 1), "backing_inode": 1000, "offset": 0, "sizelimit": 0},
-        "/dev/loop2": {"backing_dev": (8, 1), "backing_inode": 1000, "offset": 0, "sizelimit": 0},
-        "/dev/loop3": {"backing_dev": (8, 1), "backing_inode": 1001, "offset": 0, "sizelimit": 0},
-    }
-    calls = []
-
-    def fake_status(device):
-        calls.append(device)
-        return status.get(device)
-
-    found = loop.find_attached(systree.sysfs, image, status=fake_status)
-    assert [i["name"] for i in found] == ["loop0", "loop2"]
-    # a free device is never opened
-    assert "/dev/loop1" not in calls
-
-
-def test_find_attached_same_inode_on_another_filesystem_is_not_matched(systree):
-    image = _Image("/srv/disk.img", (8, 1), 1000)
-    systree.loop("loop0", 0, backing="/mnt/usb/disk.img")
-    found = loop.find_attached(systree.sysfs, image, status=lambda d: {
-        "backing_dev": (8, 17), "backing_inode": 1000, "offset": 0, "sizelimit": 0})
-    assert found == []
-
-
-def test_find_attached_falls_back_to_backing_file_when_status_unavailable(systree):
-    image = _Image("/srv/disk.img", (8, 1), 1000)
-    systree.loop("loop0", 0, backing="/srv/disk.img")
-    systree.loop("loop1", 1, backing="/srv/other.img")
-    found = loop.find_attached(systree.sysfs, image, status=lambda d: None)
-    assert [i["name"] for i in found] == ["loop0"]
-
-
-def test_find_attached_ignores_offset_and_sizelimit(systree):
-    image = _Image("/srv/disk.img", (8, 1), 1000)
-    systree.loop("loop0", 0, backing="/srv/disk.img", offset=1048576)
-    systree.loop("loop1", 1, backing="/srv/disk.img", sizelimit=4096)
-    systree.loop("loop2", 2, backing="/srv/disk.img")
-    same = {"backing_dev": (8, 1), "backing_inode": 1000, "offset": 0, "sizelimit": 0}
-    ioctl = {"/dev/loop0": same, "/dev/loop1": same,
-             # sysfs says 0 but the ioctl knows better: still not ours
-             "/dev/loop2": dict(same, offset=512)}
-    assert loop.find_attached(systree.sysfs, image, status=ioctl.get) == []
-
-
-def test_find_attached_uses_dev_root(systree):
-    image = _Image("/srv/disk.img", (8, 1), 1000)
-    systree.loop("loop0", 0, backing="/srv/disk.img")
-    seen = []
-    loop.find_attached(systree.sysfs, image, status=seen.append, dev_root="/tmp/fakedev")
-    assert seen == ["/tmp/fakedev/loop0"]
 
 
 def test_get_status_of_a_missing_device_is_none(tmp_path):

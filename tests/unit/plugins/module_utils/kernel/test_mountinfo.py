@@ -145,11 +145,6 @@ def test_is_below(path, top, below):
     assert mountinfo.is_below(path, top) is below
 
 
-@pytest.mark.parametrize("path, expected", [("/", 0), ("/mnt", 1), ("/mnt/x/boot/efi", 4), ("/mnt//x/", 2)])
-def test_depth(path, expected):
-    assert mountinfo.depth(path) == expected
-
-
 # questions about the mount table
 
 def _mounts(lines):

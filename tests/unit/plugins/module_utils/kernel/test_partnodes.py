@@ -5,12 +5,7 @@
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
 from ansible_collections.virt.disk.plugins.module_utils.kernel import partnodes
-from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 
 BLKEXT = 259
 
@@ -21,10 +16,8 @@ def test_existing_kernel_partitions(systree):
     systree.partition("loop0", 2, 10240, 16384, BLKEXT, 1)
     nodes = partnodes.existing(systree.sysfs, "loop0")
     assert nodes == {
-        1: {"number": 1, "device": "/dev/loop0p1", "major": BLKEXT, "minor": 0, "mapper": "kernel",
-            "size": 8192 * 512},
-        2: {"number": 2, "device": "/dev/loop0p2", "major": BLKEXT, "minor": 1, "mapper": "kernel",
-            "size": 16384 * 512},
+        1: partnodes.Node(1, "/dev/loop0p1", BLKEXT, 0, "kernel", 8192 * 512),
+        2: partnodes.Node(2, "/dev/loop0p2", BLKEXT, 1, "kernel", 16384 * 512),
     }
 
 
@@ -34,9 +27,8 @@ def test_existing_kpartx_maps_under_dev_mapper(systree):
     systree.dm("loop0", 5, "loop0p2", "part2-devnode_7:0_x", sectors=16384)
     nodes = partnodes.existing(systree.sysfs, "loop0", dev_root="/fake/dev")
     assert sorted(nodes) == [1, 2]
-    assert nodes[1] == {"number": 1, "device": "/fake/dev/mapper/loop0p1", "major": 253, "minor": 4,
-                        "mapper": "kpartx", "size": 8192 * 512, "dm_name": "loop0p1"}
-    assert nodes[2]["device"] == "/fake/dev/mapper/loop0p2"
+    assert nodes[1] == partnodes.Node(1, "/fake/dev/mapper/loop0p1", 253, 4, "kpartx", 8192 * 512, "loop0p1")
+    assert nodes[2].device == "/fake/dev/mapper/loop0p2"
 
 
 def test_existing_dm_map_wins_over_kernel_partition_and_foreign_holders_ignored(systree):
@@ -48,8 +40,8 @@ def test_existing_dm_map_wins_over_kernel_partition_and_foreign_holders_ignored(
     systree.dm("loop0", 2, "cryptdata", "CRYPT-LUKS2-abc-cryptdata")
     nodes = partnodes.existing(systree.sysfs, "loop0")
     assert sorted(nodes) == [1, 3]
-    assert nodes[1]["mapper"] == "kpartx" and nodes[1]["device"] == "/dev/mapper/loop0p1"
-    assert nodes[3]["mapper"] == "kpartx"
+    assert nodes[1].mapper == "kpartx" and nodes[1].device == "/dev/mapper/loop0p1"
+    assert nodes[3].mapper == "kpartx"
 
 
 def test_pick_honours_an_explicit_mapper(systree):
@@ -58,10 +50,10 @@ def test_pick_honours_an_explicit_mapper(systree):
     systree.dm("loop0", 0, "loop0p1", "part1-x")
     kernel = partnodes.kernel_nodes(systree.sysfs, "loop0")
     dm = partnodes.dm_nodes(systree.sysfs, "loop0")
-    assert partnodes.pick(kernel, dm, 1, "kernel")["device"] == "/dev/loop0p1"
-    assert partnodes.pick(kernel, dm, 1, "partx")["device"] == "/dev/loop0p1"
-    assert partnodes.pick(kernel, dm, 1, "kpartx")["device"] == "/dev/mapper/loop0p1"
-    assert partnodes.pick(kernel, dm, 1, "auto")["device"] == "/dev/mapper/loop0p1"
+    assert partnodes.pick(kernel, dm, 1, "kernel").device == "/dev/loop0p1"
+    assert partnodes.pick(kernel, dm, 1, "partx").device == "/dev/loop0p1"
+    assert partnodes.pick(kernel, dm, 1, "kpartx").device == "/dev/mapper/loop0p1"
+    assert partnodes.pick(kernel, dm, 1, "auto").device == "/dev/mapper/loop0p1"
     assert partnodes.pick(kernel, {}, 1, "kpartx") is None
 
 
@@ -75,26 +67,5 @@ def test_existing_image_named_like_a_disk_with_digit(systree):
     systree.nbd("nbd2", 64, pid=99)
     systree.partition("nbd2", 1, 2048, 8192, 43, 65)
     nodes = partnodes.existing(systree.sysfs, "nbd2")
-    assert nodes[1]["device"] == "/dev/nbd2p1"
-    assert (nodes[1]["major"], nodes[1]["minor"]) == (43, 65)
-
-
-def test_ensure_node_refuses_a_regular_file(tmp_path):
-    path = tmp_path / "loop0p1"
-    path.write_text("not a device")
-    with pytest.raises(VirtDiskError, match="exists but is not the block device 259:0"):
-        partnodes.ensure_node(str(path), BLKEXT, 0)
-
-
-def test_remove_stale_node_leaves_other_files(tmp_path):
-    path = tmp_path / "loop0p1"
-    path.write_text("keep me")
-    partnodes.remove_stale_node(str(path), BLKEXT, 0)
-    assert path.read_text() == "keep me"
-    partnodes.remove_stale_node(str(tmp_path / "missing"), BLKEXT, 0)
-    assert not os.path.exists(str(tmp_path / "missing"))
-
-
-def test_map_context_fields():
-    ctx = partnodes.MapContext("runner", "sysfs", "/dev/loop4", 5, loop=True)
-    assert (ctx.disk, ctx.device, ctx.timeout, ctx.dev_root, ctx.loop) == ("loop4", "/dev/loop4", 5, "/dev", True)
+    assert nodes[1].device == "/dev/nbd2p1"
+    assert nodes[1].numbers == (43, 65)

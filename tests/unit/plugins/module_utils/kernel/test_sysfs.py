@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from ansible_collections.virt.disk.plugins.module_utils.kernel import sysfs as sysfs_mod
 
 BLKEXT = 259
@@ -150,14 +148,3 @@ def test_backing_file_with_invalid_utf8_round_trips(tmp_path, systree):
     path = tmp_path / "sys" / "block" / "loop0" / "loop" / "backing_file"
     path.write_bytes(b"/srv/\xff.img\n")
     assert os.fsencode(systree.sysfs.loop_backing_file("loop0")) == b"/srv/\xff.img"
-
-
-@pytest.mark.parametrize("disk, number, node", [
-    ("loop0", 1, "loop0p1"),
-    ("nbd12", 3, "nbd12p3"),
-    ("sda", 2, "sda2"),
-    ("nvme0n1", 1, "nvme0n1p1"),
-    ("vdb", 15, "vdb15"),
-])
-def test_partition_node_name(disk, number, node):
-    assert sysfs_mod.partition_node_name(disk, number) == node

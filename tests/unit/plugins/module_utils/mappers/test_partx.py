@@ -12,7 +12,8 @@ import pytest
 
 from ansible_collections.virt.disk.plugins.module_utils.mappers import partx as mapper_partx
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.kernel.partnodes import MapContext
+from ansible_collections.virt.disk.plugins.module_utils.mappers.base import MapContext
+from ansible_collections.virt.disk.plugins.module_utils.state.host import Host
 
 BLKEXT = 259
 BUSY = (1, "", "partx: /dev/nbd5: error deleting partition 2")
@@ -39,7 +40,7 @@ class DeletingRunner(object):
 def _ctx(systree, runner, timeout=5):
     systree.nbd("nbd5", 80, pid=4242)
     systree.partition("nbd5", 2, 2048, 8192, BLKEXT, 0)
-    return MapContext(runner, systree.sysfs, "/dev/nbd5", timeout)
+    return MapContext(Host(runner, systree.sysfs, timeout=timeout), "/dev/nbd5")
 
 
 def test_delete_tries_again_while_udev_still_holds_the_new_partition(systree):

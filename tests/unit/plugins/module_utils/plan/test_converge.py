@@ -2,62 +2,51 @@
 # Copyright: virt.disk contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""converge.predict: the check-mode "after" from the planned steps."""
+"""converge: the no-op fast path loads only the read-only packages."""
 
 from __future__ import annotations
 
-from ansible_collections.virt.disk.plugins.module_utils.plan.converge import predict
-from ansible_collections.virt.disk.plugins.module_utils.state.discovery import Attachment
-from ansible_collections.virt.disk.plugins.module_utils.plan.planner import Step, Want
+import subprocess
+import sys
 
-NOTHING = {"state": "unmapped", "backend": None, "device": None, "partition_device": None, "read_only": False,
-           "mounts": []}
-MOUNTED = {"state": "mounted", "backend": "loop", "device": "/dev/loop0", "partition_device": "/dev/loop0p2",
-           "read_only": False,
-           "mounts": [{"path": "/mnt/x", "device": "/dev/loop0p2", "fstype": "ext4", "options": "rw,nosuid,nodev,relatime"}]}
+from ansible_collections.virt.disk.plugins.module_utils.plan import converge
+from ansible_collections.virt.disk.tests.unit.plugins.module_utils.fakes import host
 
-
-def step(op, **args):
-    return Step(op, op, **args)
+# What only a run with work to do may load (converge.load_work).
+WORK = ("plan.executor", "image.probe", "mappers.", "mounts.mount")
+PREFIX = "ansible_collections.virt.disk.plugins.module_utils."
 
 
-def test_a_new_attachment_has_no_name_yet():
-    steps = [step("attach", backend="loop", read_only=False), step("map", number=2, mapper="auto"),
-             step("mkdir", path="/mnt/x"), step("mount", path="/mnt/x", number=2)]
-    after = predict(NOTHING, steps, Want("mounted", "/mnt/x", 2), None)
-    assert after["state"] == "mounted" and after["backend"] == "loop"
-    assert after["device"] == "(a new loop device)"
-    assert after["partition_device"] == "(partition 2 of (a new loop device))"
-    assert after["mounts"] == [{"path": "/mnt/x", "device": "(partition 2 of (a new loop device))", "fstype": None,
-                                "options": "rw,nosuid,nodev,relatime"}]
+def test_importing_the_modules_loads_nothing_that_works():
+    code = ("import sys\n"
+            "import ansible_collections.virt.disk.plugins.modules.image_mount\n"
+            "import ansible_collections.virt.disk.plugins.modules.image_mount_info\n"
+            "print('\\n'.join(sorted(sys.modules)))\n")
+    loaded = subprocess.check_output([sys.executable, "-c", code], text=True).split()
+    ours = [m[len(PREFIX):] for m in loaded if m.startswith(PREFIX)]
+    assert "plan.converge" in ours and "backends.registry" in ours
+    assert [m for m in ours if m.startswith(WORK)] == []
 
 
-def test_a_qemu_image_whose_partition_is_known_only_once_attached():
-    steps = [step("attach", backend="fuse", read_only=True), step("resolve")]
-    want = Want("mounted", "/mnt/x", None, backend="fuse", read_only=True)
-    want.selector_text = "LABEL=root"
-    after = predict(NOTHING, steps, want, None)
-    assert after["partition_device"] == "(partition LABEL=root of (a new fuse device))"
-    assert after["read_only"] is True
+def test_a_run_with_nothing_to_do_never_loads_the_work(systree, tmp_path, monkeypatch):
+    def refuse():
+        raise AssertionError("load_work() on a run with nothing to do")
+    monkeypatch.setattr(converge, "load_work", refuse)
+    image = tmp_path / "disk.img"
+    image.write_bytes(b"\0" * 4096)
+    params = {"image": str(image), "path": str(tmp_path / "mnt"), "state": "unmapped", "partition": "auto",
+              "format": "auto", "backend": "auto", "partition_mapper": "auto", "fstype": None,
+              "opts": "nodev,nosuid", "read_only": False, "allow_backing_file": False, "timeout": 2}
+    h = host(systree, tmp_path)
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev" / "loop-control").write_text("")
+    h.dev_root = str(tmp_path / "dev")
+    result = converge.converge(params, h, check_mode=False)
+    assert result["changed"] is False and result["actions"] == []
+    assert result["diff"]["before"]["state"] == "unmapped"
 
 
-def test_a_remount_keeps_the_device_and_changes_the_options():
-    att = Attachment("loop", "/dev/loop0", False)
-    after = predict(MOUNTED, [step("remount", path="/mnt/x")], Want("mounted", "/mnt/x", 2, opts="ro,noexec"), att)
-    assert after["device"] == "/dev/loop0"
-    assert after["mounts"] == [{"path": "/mnt/x", "device": "/dev/loop0p2", "fstype": "ext4",
-                                "options": "ro,noexec,relatime"}]
-    assert after["read_only"] is True
-
-
-def test_mapped_unmounts():
-    att = Attachment("loop", "/dev/loop0", False)
-    after = predict(MOUNTED, [step("umount", path="/mnt/x", source="/dev/loop0p2")], Want("mapped", None, 2), att)
-    assert after["state"] == "mapped" and after["mounts"] == [] and after["device"] == "/dev/loop0"
-
-
-def test_teardown_leads_to_nothing():
-    att = Attachment("loop", "/dev/loop0", False)
-    steps = [step("umount", path="/mnt/x", source="/dev/loop0p2"), step("unmap_all", device="/dev/loop0"),
-             step("detach", device="/dev/loop0")]
-    assert predict(MOUNTED, steps, Want("absent", "/mnt/x", None), att) == NOTHING
+def test_load_work_brings_the_executor_and_the_probe():
+    work = converge.load_work()
+    assert work.Executor.__module__ == PREFIX + "plan.executor"
+    assert work.probe.__name__ == PREFIX + "image.probe"

@@ -10,11 +10,15 @@ import os
 
 import pytest
 
-from ansible_collections.virt.disk.plugins.module_utils.state.discovery import Attachment, Observed
+from ansible_collections.virt.disk.plugins.module_utils.backends.base import Attachment
+from ansible_collections.virt.disk.plugins.module_utils.backends.registry import get as backend
+from ansible_collections.virt.disk.plugins.module_utils.state.discovery import Observed
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.image.image import Image
 from ansible_collections.virt.disk.plugins.module_utils.kernel.mountinfo import mounts_of, parse
-from ansible_collections.virt.disk.plugins.module_utils.plan.planner import PathInfo, Want, current_state, plan
+from ansible_collections.virt.disk.plugins.module_utils.kernel.partnodes import Node
+from ansible_collections.virt.disk.plugins.module_utils.plan.planner import PathInfo, Want, plan
+from ansible_collections.virt.disk.plugins.module_utils.plan.result import current_state as result_state
 
 BLKEXT = 259
 IMAGE = Image("/srv/images/disk.img", "file", (8, 1), 1000, None, 64 << 20, "raw")
@@ -32,12 +36,12 @@ def node(disk, number, minor, mapper="kernel", major=BLKEXT):
         device = "/dev/%sp%d" % (disk, number)
     else:
         device = "/dev/%s%d" % (disk, number)
-    return {"number": number, "device": device, "major": major, "minor": minor, "mapper": mapper, "size": 1 << 20}
+    return Node(number, device, major, minor, mapper, 1 << 20, os.path.basename(device) if mapper == "kpartx" else None)
 
 
-def attachment(device="/dev/loop0", numbers=(7, 0), parts=(1, 2), read_only=False, backend="loop", mapper="kernel",
+def attachment(device="/dev/loop0", numbers=(7, 0), parts=(1, 2), read_only=False, kind="loop", mapper="kernel",
                first_minor=0):
-    att = Attachment(backend, device, read_only, partscan=True)
+    att = Attachment(backend(kind), device, read_only, partscan=True)
     att.numbers = numbers
     disk = att.name
     major = 253 if mapper == "kpartx" else BLKEXT
@@ -55,8 +59,8 @@ def observed(attachments, lines=()):
     numbers, nodes = [], []
     for att in attachments:
         numbers.append(att.numbers)
-        numbers += [(n["major"], n["minor"]) for n in att.nodes.values()]
-        nodes += [n["device"] for n in att.nodes.values()] + [att.device]
+        numbers += [n.numbers for n in att.nodes.values()]
+        nodes += [n.device for n in att.nodes.values()] + [att.device]
     return Observed(IMAGE, attachments, mounts_of(all_mounts, numbers, nodes), all_mounts)
 
 
@@ -90,12 +94,12 @@ STATES = ("mounted", "mapped", "unmapped", "absent")
 EXPECTED = {
     ("mounted", "mounted"): [],
     ("mounted", "mapped"): ["umount"],
-    ("mounted", "unmapped"): ["umount", "unmap_all", "detach"],
-    ("mounted", "absent"): ["umount", "unmap_all", "detach", "rmdir"],
+    ("mounted", "unmapped"): ["umount", "unmap", "detach"],
+    ("mounted", "absent"): ["umount", "unmap", "detach", "rmdir"],
     ("mapped", "mounted"): ["mount"],
     ("mapped", "mapped"): [],
-    ("mapped", "unmapped"): ["unmap_all", "detach"],
-    ("mapped", "absent"): ["unmap_all", "detach", "rmdir"],
+    ("mapped", "unmapped"): ["unmap", "detach"],
+    ("mapped", "absent"): ["unmap", "detach", "rmdir"],
     ("unmapped", "mounted"): ["attach", "map", "mount"],
     ("unmapped", "mapped"): ["attach", "map"],
     ("unmapped", "unmapped"): [],
@@ -124,7 +128,7 @@ def test_every_pair_of_states(start, goal):
 def test_current_state_of_each_discovered_state(state):
     obs = discovered(state)[0]
     expected = "unmapped" if state == "absent" else state
-    assert current_state(obs, 2, PATH) == expected
+    assert result_state(obs, 2) == expected
 
 
 def test_step_arguments_and_descriptions_from_mounted_to_absent():
@@ -132,16 +136,17 @@ def test_step_arguments_and_descriptions_from_mounted_to_absent():
     umount, unmap, detach, rmdir = plan(obs, Want("absent", PATH, 2), info)
     assert umount.args == {"path": PATH, "source": "/dev/loop0p2"}
     assert umount.desc == "unmount /mnt/x (/dev/loop0p2)"
-    assert unmap.args == {"device": "/dev/loop0", "backend": "loop", "partx_numbers": []}
+    assert unmap.args["att"] is obs.attachments[0]
+    assert [n.device for n in unmap.args["nodes"]] == ["/dev/loop0p1", "/dev/loop0p2"]
     assert "/dev/loop0p1, /dev/loop0p2" in unmap.desc
-    assert (detach.args["device"], detach.args["backend"]) == ("/dev/loop0", "loop")
+    assert detach.args == {"att": obs.attachments[0]}
     assert rmdir.args == {"path": PATH, "optional": True}
 
 
 def test_step_arguments_from_nothing_to_mounted():
     obs, info = discovered("absent")
     attach, map_, mkdir, mount = plan(obs, Want("mounted", PATH, 2, mapper="partx", read_only=True), info)
-    assert attach.args == {"backend": "loop", "read_only": True}
+    assert attach.args == {"backend": backend("loop"), "read_only": True}
     assert attach.desc == "attach /srv/images/disk.img with loop read-only"
     assert map_.args == {"number": 2, "mapper": "partx"}
     assert "the new device" in map_.desc
@@ -162,7 +167,7 @@ def test_attached_without_the_partition_node_maps_it():
     assert ops(steps) == ["map"]
     assert steps[0].args == {"number": 2, "mapper": "kpartx"}
     assert "/dev/loop0" in steps[0].desc
-    assert current_state(obs, 2, PATH) == "mapped"  # attached: the ladder has no state between
+    assert result_state(obs, 2) == "mapped"  # attached: the ladder has no state between
 
 
 # whole device (partition 0)
@@ -178,7 +183,7 @@ def test_whole_device_mounted_is_converged():
     att = attachment(parts=())
     obs = observed([att], [mline(100, "7:0", PATH, "/dev/loop0")])
     assert plan(obs, Want("mounted", PATH, 0), DIR) == []
-    assert current_state(obs, 0, PATH) == "mounted"
+    assert result_state(obs, 0) == "mounted"
     assert ops(plan(obs, Want("mapped", PATH, 0), DIR)) == ["umount"]
 
 
@@ -188,8 +193,8 @@ def test_whole_device_mounted_is_converged():
 def test_read_only_mismatch_of_the_mount_at_path_reattaches():
     obs = observed([attachment(read_only=False)], [P2_AT_PATH])
     steps = plan(obs, Want("mounted", PATH, 2, read_only=True), DIR)
-    assert ops(steps) == ["umount", "unmap_all", "detach", "attach", "map", "mount"]
-    assert steps[3].args == {"backend": "loop", "read_only": True}
+    assert ops(steps) == ["umount", "unmap", "detach", "attach", "map", "mount"]
+    assert steps[3].args == {"backend": backend("loop"), "read_only": True}
 
 
 def test_read_only_mismatch_with_other_mounts_is_an_error():
@@ -204,20 +209,20 @@ def test_read_only_mismatch_with_other_mounts_is_an_error():
 def test_read_only_mismatch_without_mounts_reattaches():
     obs = observed([attachment(read_only=True)])
     steps = plan(obs, Want("mounted", PATH, 2, read_only=False), DIR)
-    assert ops(steps) == ["unmap_all", "detach", "attach", "map", "mount"]
-    assert steps[2].args == {"backend": "loop", "read_only": False}
+    assert ops(steps) == ["unmap", "detach", "attach", "map", "mount"]
+    assert steps[2].args == {"backend": backend("loop"), "read_only": False}
 
 
 def test_read_only_mismatch_for_mapped_unmounts_and_reattaches():
     obs = observed([attachment(read_only=False)], [P2_AT_PATH])
     steps = plan(obs, Want("mapped", PATH, 2, read_only=True), DIR)
-    assert ops(steps) == ["umount", "unmap_all", "detach", "attach", "map"]
+    assert ops(steps) == ["umount", "unmap", "detach", "attach", "map"]
     assert steps[3].args["read_only"] is True
 
 
 def test_read_only_mismatch_does_not_matter_for_teardown():
     obs = observed([attachment(read_only=True)], [P2_AT_PATH])
-    assert ops(plan(obs, Want("unmapped", PATH, 2, read_only=False), DIR)) == ["umount", "unmap_all", "detach"]
+    assert ops(plan(obs, Want("unmapped", PATH, 2, read_only=False), DIR)) == ["umount", "unmap", "detach"]
 
 
 def test_read_only_match_is_converged():
@@ -304,7 +309,7 @@ def test_other_partition_mounted_at_path_is_replaced():
     assert ops(steps) == ["umount", "mount"]
     assert steps[0].args["source"] == "/dev/loop0p1"
     assert steps[1].args == {"path": PATH, "number": 2}
-    assert current_state(obs, 2, PATH) == "mounted"  # something of the image is mounted
+    assert result_state(obs, 2) == "mounted"  # something of the image is mounted
 
 
 def test_other_partition_at_path_with_the_selected_one_unmapped():
@@ -350,7 +355,7 @@ def test_unmapped_takes_down_nested_mounts_then_devices():
              mline(102, "8:17", PATH + "/boot/efi", "/dev/sdb1", parent=101, fstype="vfat")]
     obs = observed([attachment()], lines)
     steps = plan(obs, Want("unmapped", None, None), NO_PATH)
-    assert ops(steps) == ["umount", "umount", "umount", "unmap_all", "detach"]
+    assert ops(steps) == ["umount", "umount", "umount", "unmap", "detach"]
     assert [s.args["path"] for s in steps[:3]] == [PATH + "/boot/efi", PATH + "/boot", PATH]
 
 
@@ -358,8 +363,8 @@ def test_unmapped_detaches_every_attachment():
     second = attachment(device="/dev/loop5", numbers=(7, 5), parts=(), first_minor=10)
     obs = observed([attachment(), second])
     steps = plan(obs, Want("unmapped", None, None), NO_PATH)
-    assert ops(steps) == ["unmap_all", "detach", "detach"]
-    assert [s.args["device"] for s in steps] == ["/dev/loop0", "/dev/loop0", "/dev/loop5"]
+    assert ops(steps) == ["unmap", "detach", "detach"]
+    assert [s.args["att"].device for s in steps] == ["/dev/loop0", "/dev/loop0", "/dev/loop5"]
 
 
 # absent
@@ -368,7 +373,7 @@ def test_unmapped_detaches_every_attachment():
 def test_absent_with_non_empty_dir_keeps_it():
     obs = discovered("mapped")[0]
     steps = plan(obs, Want("absent", PATH, 2), PathInfo(exists=True, is_dir=True, empty=False))
-    assert ops(steps) == ["unmap_all", "detach"]
+    assert ops(steps) == ["unmap", "detach"]
 
 
 def test_absent_without_path_or_with_a_file_at_path():
@@ -381,7 +386,7 @@ def test_absent_without_path_or_with_a_file_at_path():
 
 
 def block_attachment(parts=(1, 2), mapper="kernel"):
-    return attachment(device="/dev/sdb", numbers=(8, 16), parts=parts, backend="block", mapper=mapper,
+    return attachment(device="/dev/sdb", numbers=(8, 16), parts=parts, kind="block", mapper=mapper,
                       first_minor=17)
 
 
@@ -394,16 +399,16 @@ def test_block_backend_never_detaches():
 def test_block_backend_removes_only_kpartx_maps():
     obs = observed([block_attachment(mapper="kpartx")])
     steps = plan(obs, Want("unmapped", None, None), NO_PATH)
-    assert ops(steps) == ["unmap_all"]
-    assert steps[0].args == {"device": "/dev/sdb", "backend": "block", "partx_numbers": []}
+    assert ops(steps) == ["unmap"]
+    assert [n.device for n in steps[0].args["nodes"]] == ["/dev/mapper/sdbp1", "/dev/mapper/sdbp2"]
 
 
 def test_block_backend_removes_the_partx_nodes_it_made_and_keeps_the_kernels():
     obs = observed([block_attachment()])
-    obs.attachments[0].nodes[2]["mapper"] = "partx"  # recorded in the state file when it was mapped
+    obs.attachments[0].nodes[2].mapper = "partx"  # recorded in the state file when it was mapped
     steps = plan(obs, Want("unmapped", None, None), NO_PATH)
-    assert ops(steps) == ["unmap_all"]
-    assert steps[0].args["partx_numbers"] == [2]
+    assert ops(steps) == ["unmap"]
+    assert [n.number for n in steps[0].args["nodes"]] == [2]
     assert "/dev/sdb1" not in steps[0].desc
 
 
@@ -416,14 +421,14 @@ def test_block_backend_ignores_read_only_and_never_attaches():
 
 def test_current_state_block_mounted():
     obs = observed([block_attachment()], [mline(100, "259:17", PATH, "/dev/sdb1")])
-    assert current_state(obs, 1, PATH) == "mounted"
-    assert current_state(obs, 2, PATH) == "mounted"
+    assert result_state(obs, 1) == "mounted"
+    assert result_state(obs, 2) == "mounted"
 
 
 def test_current_state_block_mapped():
     obs = observed([block_attachment()])
     assert plan(obs, Want("mapped", None, 2, backend="block"), NO_PATH) == []
-    assert current_state(obs, 2, None) == "mapped"
+    assert result_state(obs, 2) == "mapped"
 
 
 # current_state details
@@ -432,18 +437,18 @@ def test_current_state_block_mapped():
 def test_current_state_is_always_a_state_of_the_ladder():
     # state unmapped selects no partition: the diff's before must still say mounted
     obs = discovered("mounted")[0]
-    assert current_state(obs, None, None) == "mounted"
-    assert current_state(obs, None, PATH) == "mounted"
-    assert current_state(obs, 2, None) == "mounted"
+    assert result_state(obs, None) == "mounted"
+    assert result_state(obs, None) == "mounted"
+    assert result_state(obs, 2) == "mounted"
     obs = discovered("mapped")[0]
-    assert current_state(obs, None, PATH) == "mapped"
+    assert result_state(obs, None) == "mapped"
     obs = discovered("unmapped")[0]
-    assert current_state(obs, None, PATH) == "unmapped"
+    assert result_state(obs, None) == "unmapped"
 
 
 def test_current_state_mounted_elsewhere():
     obs = observed([attachment()], [mline(100, "259:1", "/mnt/elsewhere", "/dev/loop0p2")])
-    assert current_state(obs, 2, PATH) == "mounted"
+    assert result_state(obs, 2) == "mounted"
 
 
 # paths as users write them

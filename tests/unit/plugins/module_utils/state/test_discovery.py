@@ -10,6 +10,7 @@ import pytest
 from ansible_collections.virt.disk.plugins.module_utils.state import discovery
 from ansible_collections.virt.disk.plugins.module_utils.image.image import Image
 from ansible_collections.virt.disk.plugins.module_utils.kernel.procs import Procs
+from ansible_collections.virt.disk.plugins.module_utils.state.host import Host
 
 BLKEXT = 259
 IMAGE = Image("/srv/images/disk.img", "file", (8, 1), 1000, None, 64 << 20, "raw")
@@ -28,18 +29,20 @@ def _status(**by_device):
     return status
 
 
+ISOLATED = {}
+
+
 @pytest.fixture(autouse=True)
-def no_host_state(tmp_path, monkeypatch):
+def no_host_state(tmp_path):
     """Never look at this machine's /proc or /run/virt-disk: no helper processes, no state."""
-    real = discovery.discover
     empty_proc = tmp_path / "proc"
     empty_proc.mkdir()
+    ISOLATED.update(procs=Procs(root=str(empty_proc)), run_dir=str(tmp_path / "run"))
 
-    def isolated(*args, **kwargs):
-        kwargs.setdefault("procs", Procs(root=str(empty_proc)))
-        kwargs.setdefault("run_dir", str(tmp_path / "run"))
-        return real(*args, **kwargs)
-    monkeypatch.setattr(discovery, "discover", isolated)
+
+def discover(image, sysfs, mountinfo_path, status):
+    return discovery.discover(Host(None, sysfs, ISOLATED["procs"], run_dir=ISOLATED["run_dir"],
+                                   mountinfo_path=mountinfo_path, loop_status=status), image)
 
 
 @pytest.fixture
@@ -74,14 +77,14 @@ def host(systree, tmp_path, mountinfo_line):
 
 def test_discover_matches_by_device_and_inode(host):
     sysfs, info, status = host
-    obs = discovery.discover(IMAGE, sysfs, mountinfo_path=info, status=status)
+    obs = discover(IMAGE, sysfs, info, status)
     assert [a.device for a in obs.attachments] == ["/dev/loop0", "/dev/loop4"]
-    assert all(a.backend == "loop" for a in obs.attachments)
+    assert all(a.kind == "loop" for a in obs.attachments)
 
 
 def test_discover_loop_at_offset_and_other_file_not_matched(host):
     sysfs, info, status = host
-    obs = discovery.discover(IMAGE, sysfs, mountinfo_path=info, status=status)
+    obs = discover(IMAGE, sysfs, info, status)
     names = [a.name for a in obs.attachments]
     assert "loop2" not in names and "loop3" not in names
     paths = [m.path for m in obs.mounts]
@@ -90,21 +93,21 @@ def test_discover_loop_at_offset_and_other_file_not_matched(host):
 
 def test_discover_hand_attached_loop_through_another_path(host):
     sysfs, info, status = host
-    obs = discovery.discover(IMAGE, sysfs, mountinfo_path=info, status=status)
+    obs = discover(IMAGE, sysfs, info, status)
     att = [a for a in obs.attachments if a.name == "loop4"][0]
     assert att.partscan is False
     assert att.numbers == (7, 4)
     assert sorted(att.nodes) == [1, 2]
-    assert att.nodes[2]["device"] == "/dev/mapper/loop4p2"
-    assert att.nodes[2]["mapper"] == "kpartx"
+    assert att.nodes[2].device == "/dev/mapper/loop4p2"
+    assert att.nodes[2].mapper == "kpartx"
 
 
 def test_discover_partition_nodes_and_mounts(host):
     sysfs, info, status = host
-    obs = discovery.discover(IMAGE, sysfs, mountinfo_path=info, status=status)
+    obs = discover(IMAGE, sysfs, info, status)
     loop0 = obs.attachments[0]
     assert loop0.numbers == (7, 0)
-    assert dict((n, v["device"]) for n, v in loop0.nodes.items()) == {1: "/dev/loop0p1", 2: "/dev/loop0p2"}
+    assert dict((n, v.device) for n, v in loop0.nodes.items()) == {1: "/dev/loop0p1", 2: "/dev/loop0p2"}
     # only mounts of the image's devices, never the foreign proc nested under it
     assert sorted(m.path for m in obs.mounts) == ["/mnt/dm", "/mnt/x", "/mnt/x/boot"]
     assert len(obs.all_mounts) == 7
@@ -119,7 +122,7 @@ def test_observed_attachment_prefers_the_one_with_mounts(systree, tmp_path, moun
     info = tmp_path / "mountinfo"
     info.write_text(mountinfo_line(100, 22, "259:3", "/mnt/y", "/dev/loop1p1") + "\n")
     status = _status(loop0=((8, 1), 1000), loop1=((8, 1), 1000))
-    obs = discovery.discover(IMAGE, systree.sysfs, mountinfo_path=str(info), status=status)
+    obs = discover(IMAGE, systree.sysfs, str(info), status)
     assert [a.name for a in obs.attachments] == ["loop0", "loop1"]
     assert obs.attachment.name == "loop1"
 
@@ -128,7 +131,7 @@ def test_observed_nothing_attached(systree, tmp_path, mountinfo_line):
     systree.loop("loop0", 0)
     info = tmp_path / "mountinfo"
     info.write_text(mountinfo_line(22, 1, "259:9", "/", "/dev/nvme0n1p2") + "\n")
-    obs = discovery.discover(IMAGE, systree.sysfs, mountinfo_path=str(info), status=_status())
+    obs = discover(IMAGE, systree.sysfs, str(info), _status())
     assert obs.attachments == []
     assert obs.attachment is None
     assert obs.mounts == []
@@ -136,10 +139,10 @@ def test_observed_nothing_attached(systree, tmp_path, mountinfo_line):
 
 def test_node_of_and_mounts_of_node(host):
     sysfs, info, status = host
-    obs = discovery.discover(IMAGE, sysfs, mountinfo_path=info, status=status)
+    obs = discover(IMAGE, sysfs, info, status)
     loop0 = obs.attachments[0]
     whole = obs.node_of(loop0, 0)
-    assert (whole["device"], whole["major"], whole["minor"], whole["number"]) == ("/dev/loop0", 7, 0, 0)
+    assert (whole.device, whole.major, whole.minor, whole.number) == ("/dev/loop0", 7, 0, 0)
     assert obs.node_of(loop0, 3) is None
     p2 = obs.node_of(loop0, 2)
     assert [m.path for m in obs.mounts_of_node(p2)] == ["/mnt/x"]
@@ -150,7 +153,7 @@ def test_discover_loop_with_read_only_flag(systree, tmp_path):
     systree.loop("loop0", 0, backing="/srv/images/disk.img", ro=True)
     info = tmp_path / "mountinfo"
     info.write_text("")
-    obs = discovery.discover(IMAGE, systree.sysfs, mountinfo_path=str(info), status=_status(loop0=((8, 1), 1000)))
+    obs = discover(IMAGE, systree.sysfs, str(info), _status(loop0=((8, 1), 1000)))
     assert obs.attachment.read_only is True
 
 
@@ -161,10 +164,10 @@ def test_discover_block_device(systree, tmp_path, mountinfo_line):
     info = tmp_path / "mountinfo"
     info.write_text(mountinfo_line(100, 22, "8:17", "/mnt/usb", "/dev/sdb1") + "\n")
     image = Image("/dev/sdb", "block", (0, 6), 300, (8, 16), None, "raw")
-    obs = discovery.discover(image, systree.sysfs, mountinfo_path=str(info), status=_status())
+    obs = discover(image, systree.sysfs, str(info), _status())
     (att,) = obs.attachments
-    assert (att.backend, att.device, att.name, att.read_only, att.numbers) == ("block", "/dev/sdb", "sdb", True, (8, 16))
-    assert att.nodes[1]["mapper"] == "kernel" and att.nodes[2]["mapper"] == "kpartx"
+    assert (att.kind, att.device, att.name, att.read_only, att.numbers) == ("block", "/dev/sdb", "sdb", True, (8, 16))
+    assert att.nodes[1].mapper == "kernel" and att.nodes[2].mapper == "kpartx"
     assert [m.path for m in obs.mounts] == ["/mnt/usb"]
 
 
@@ -173,6 +176,6 @@ def test_discover_btrfs_mount_by_source_node(systree, tmp_path, mountinfo_line):
     systree.partition("loop0", 1, 2048, 8192, BLKEXT, 0)
     info = tmp_path / "mountinfo"
     info.write_text(mountinfo_line(100, 22, "0:61", "/mnt/b", "/dev/loop0p1", fstype="btrfs", root="/@") + "\n")
-    obs = discovery.discover(IMAGE, systree.sysfs, mountinfo_path=str(info), status=_status(loop0=((8, 1), 1000)))
+    obs = discover(IMAGE, systree.sysfs, str(info), _status(loop0=((8, 1), 1000)))
     assert [m.path for m in obs.mounts] == ["/mnt/b"]
     assert obs.mounts_of_node(obs.node_of(obs.attachment, 1))[0].path == "/mnt/b"
