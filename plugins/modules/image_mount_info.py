@@ -68,9 +68,9 @@ options:
     default: []
   kernel_module_parameters:
     description:
-      - The parameters each module of O(kernel_modules) should run with, for example
-        V({nbd: {max_part: 16, nbds_max: 16}}); compared in RV(kernel_modules.differs) with the running ones
-        as the kernel shows them (it rounds C(max_part) up to a power of two minus one).
+      - "The parameters each module of O(kernel_modules) should run with, for example
+        C({nbd: {max_part: 16, nbds_max: 16}}); compared in RV(kernel_modules.differs) with the running ones
+        as the kernel shows them (it rounds C(max_part) up to a power of two minus one)."
     type: dict
     default: {}
 seealso:

@@ -112,6 +112,7 @@ def find_daemons(procs):
             found.append(parsed)
     return found
 
+
 class Fuse(Backend):
     name = "fuse"
     formats = None
@@ -204,7 +205,7 @@ def start(host, image_path, fmt, key, read_only, allow_backing_file):
     if not os.path.exists(host.dev("fuse")):
         raise VirtDiskError("/dev/fuse does not exist: load the fuse module or use backend nbd", step=step)
     host.runner.which(DAEMON, purpose="export qemu images through FUSE (Debian: qemu-system-common, "
-                                 "RHEL: qemu-kvm-core)")
+                                      "RHEL: qemu-kvm-core)")
     try:
         host.runner.run(daemon_args(image_path, fmt, export, pidfile, read_only, allow_backing_file), step=step)
     except VirtDiskError:

@@ -212,7 +212,7 @@ class Run(object):
         """Run the steps; for a qemu image attached by them, probe it, select
         the partition and run the rest. Any failure rolls back."""
         ex = load_work().Executor(self.host, self.image, self.want, obs.attachment, fmt=self.fmt,
-                      allow_backing_file=self.allow_backing_file)
+                                  allow_backing_file=self.allow_backing_file)
         try:
             probe_first = [s.op for s in steps][-1:] == ["resolve"]
             ex.run(steps[:-1] if probe_first else steps)

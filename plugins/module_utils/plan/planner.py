@@ -189,4 +189,3 @@ def _change_options(obs, want, top, done):
     steps.append(Step("mount", "mount %s at %s with %s (was %s %s)" % (top.source, want.path, then, top.fstype, now),
                       path=want.path, number=want.number))
     return steps
-

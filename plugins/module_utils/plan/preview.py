@@ -53,8 +53,8 @@ def look(host, given, fmt="auto", backend="auto", allow_backing_file=False):
 
 def _probe_attached(host, image, fmt, backend, cache, allow_backing_file):
     """Attach the qemu image read-only, probe it, take it down again."""
-    ex = converge.load_work().Executor(host, image, Want("mapped", None, 0, backend, read_only=True), None, fmt=fmt,
-                                  allow_backing_file=allow_backing_file)
+    want = Want("mapped", None, 0, backend, read_only=True)
+    ex = converge.load_work().Executor(host, image, want, None, fmt=fmt, allow_backing_file=allow_backing_file)
     try:
         ex.run([Step("attach", "attach %s read-only to probe it" % image.path, backend=backend, read_only=True)])
         return converge.probe_table(host, ex.device, cache)

@@ -62,8 +62,6 @@ class FakeProcs(object):
         return self.threads.get(pid, pid)
 
 
-
-
 def host(systree, tmp_path, runner=None, procs=None, timeout=2, mountinfo=""):
     """A Host over systree: no loop status ioctl, run_dir and an empty
     mountinfo (or the given text) under tmp_path."""

@@ -98,5 +98,3 @@ def test_a_daemon_without_its_loop_is_a_broken_attachment(systree, tmp_path, ima
     obs = discovery.discover(host(systree, tmp_path, procs=FakeProcs({901: argv})), image_file)
     [att] = obs.attachments
     assert (att.kind, att.device, att.pid, att.read_only, att.broken) == ("fuse", None, 901, True, True)
-
-

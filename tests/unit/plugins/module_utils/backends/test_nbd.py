@@ -109,5 +109,3 @@ def test_discovers_a_hand_made_qemu_nbd_connection_by_served_file(systree, tmp_p
     obs = discovery.discover(host(systree, tmp_path, procs=procs), image_file)
     assert [(a.kind, a.device, a.pid) for a in obs.attachments] == [("nbd", "/dev/nbd3", 501)]
     assert obs.attachment.device == "/dev/nbd3"
-
-
