@@ -390,8 +390,7 @@ class Bench(object):
     def drop_image_cache(self, path):
         """Forget what the module learned about an image (virt.disk's image cache), for a cold run."""
         from ansible_collections.virt.disk.plugins.module_utils.image import image
-        from ansible_collections.virt.disk.plugins.module_utils.state import imagecache
-        from ansible_collections.virt.disk.plugins.module_utils.state import statefile
+        from ansible_collections.virt.disk.plugins.module_utils.state import imagecache, statefile
         cache = statefile.path(image.inspect(path).key, kind=imagecache.KIND)
         if os.path.exists(cache):
             os.unlink(cache)

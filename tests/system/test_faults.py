@@ -15,7 +15,6 @@ import signal
 import subprocess
 
 import pytest
-
 import vdsys
 
 KINDS = ["raw", "qcow2"]

@@ -19,8 +19,8 @@ import os
 import re
 import stat
 
-from ansible_collections.virt.disk.plugins.module_utils.image import formats
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.image import formats
 
 
 class Image(object):

@@ -11,8 +11,8 @@ Its partitions are removed like partx's, with BLKPG (partx --delete).
 
 from __future__ import annotations
 
-from ansible_collections.virt.disk.plugins.module_utils.kernel import loop
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.kernel import loop
 from ansible_collections.virt.disk.plugins.module_utils.mappers import partx
 from ansible_collections.virt.disk.plugins.module_utils.mappers.base import sysfs_partition
 from ansible_collections.virt.disk.plugins.module_utils.waits import poll

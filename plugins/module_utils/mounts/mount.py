@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.kernel.kmsg import KernelLog
+from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
 
 
 def mount(runner, device, path, fstype, opts, read_only, kernel_log=KernelLog):

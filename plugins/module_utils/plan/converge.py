@@ -19,8 +19,7 @@ import traceback
 
 from ansible_collections.virt.disk.plugins.module_utils.backends import registry
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.image import formats, selector
-from ansible_collections.virt.disk.plugins.module_utils.image import image as image_mod
+from ansible_collections.virt.disk.plugins.module_utils.image import formats, image as image_mod, selector
 from ansible_collections.virt.disk.plugins.module_utils.image.parttable import Table
 from ansible_collections.virt.disk.plugins.module_utils.plan import result as res
 from ansible_collections.virt.disk.plugins.module_utils.plan.planner import PathInfo, Want, plan

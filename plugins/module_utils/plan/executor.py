@@ -19,8 +19,7 @@ from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskEr
 from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
 from ansible_collections.virt.disk.plugins.module_utils.mappers import registry as mappers
 from ansible_collections.virt.disk.plugins.module_utils.mappers.base import MapContext, remove_stale_node
-from ansible_collections.virt.disk.plugins.module_utils.mounts import mount as mnt
-from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
+from ansible_collections.virt.disk.plugins.module_utils.mounts import mount as mnt, options as mountopts
 from ansible_collections.virt.disk.plugins.module_utils.state.locking import DiskLock
 
 

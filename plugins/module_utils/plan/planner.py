@@ -10,10 +10,10 @@ cover every pair of states. The steps are executed in order by the executor.
 
 from __future__ import annotations
 
-from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
-from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
 from ansible_collections.virt.disk.plugins.module_utils.backends import registry
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
+from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
 
 STATES = ("mounted", "mapped", "unmapped", "absent")
 

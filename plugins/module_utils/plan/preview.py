@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from ansible_collections.virt.disk.plugins.module_utils.backends import registry
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.image import image as image_mod
-from ansible_collections.virt.disk.plugins.module_utils.image import selector
+from ansible_collections.virt.disk.plugins.module_utils.image import image as image_mod, selector
 from ansible_collections.virt.disk.plugins.module_utils.plan import converge
 from ansible_collections.virt.disk.plugins.module_utils.plan.planner import Step, Want
 from ansible_collections.virt.disk.plugins.module_utils.plan.result import partitions_of

@@ -10,9 +10,9 @@ import os
 
 import pytest
 
+from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.image import image as image_mod
 from ansible_collections.virt.disk.plugins.module_utils.state import statefile
-from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 
 
 def test_missing_image_fails_unless_gone_is_allowed(tmp_path):

@@ -14,9 +14,8 @@ import os
 
 import pytest
 
-from ansible_collections.virt.disk.plugins.module_utils.image import parttable
-from ansible_collections.virt.disk.plugins.module_utils.image import probe
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.image import parttable, probe
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 MIB = 1 << 20

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.virt.disk.plugins.module_utils.image import selector
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.image import selector
 from ansible_collections.virt.disk.plugins.module_utils.image.parttable import Table
 
 MIB = 1 << 20

@@ -10,8 +10,8 @@ import shutil
 
 import pytest
 
-from ansible_collections.virt.disk.plugins.module_utils.mappers import partx as mapper_partx
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.mappers import partx as mapper_partx
 from ansible_collections.virt.disk.plugins.module_utils.mappers.base import MapContext
 from ansible_collections.virt.disk.plugins.module_utils.state.host import Host
 

@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from ansible_collections.virt.disk.plugins.module_utils.mounts import mount as mounts
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.mounts import mount as mounts
 
 
 class FakeRunner(object):

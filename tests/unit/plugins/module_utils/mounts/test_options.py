@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
 from ansible_collections.virt.disk.plugins.module_utils.kernel.mountinfo import parse
+from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
 
 
 def mount(opts="rw,nosuid,nodev,relatime", fstype="ext4"):

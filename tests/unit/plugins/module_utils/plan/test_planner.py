@@ -12,13 +12,13 @@ import pytest
 
 from ansible_collections.virt.disk.plugins.module_utils.backends.base import Attachment
 from ansible_collections.virt.disk.plugins.module_utils.backends.registry import get as backend
-from ansible_collections.virt.disk.plugins.module_utils.state.discovery import Observed
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.image.image import Image
 from ansible_collections.virt.disk.plugins.module_utils.kernel.mountinfo import mounts_of, parse
 from ansible_collections.virt.disk.plugins.module_utils.kernel.partnodes import Node
 from ansible_collections.virt.disk.plugins.module_utils.plan.planner import PathInfo, Want, plan
 from ansible_collections.virt.disk.plugins.module_utils.plan.result import current_state as result_state
+from ansible_collections.virt.disk.plugins.module_utils.state.discovery import Observed
 
 BLKEXT = 259
 IMAGE = Image("/srv/images/disk.img", "file", (8, 1), 1000, None, 64 << 20, "raw")

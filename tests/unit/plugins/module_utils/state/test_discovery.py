@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.virt.disk.plugins.module_utils.state import discovery
 from ansible_collections.virt.disk.plugins.module_utils.image.image import Image
 from ansible_collections.virt.disk.plugins.module_utils.kernel.procs import Procs
+from ansible_collections.virt.disk.plugins.module_utils.state import discovery
 from ansible_collections.virt.disk.plugins.module_utils.state.host import Host
 
 BLKEXT = 259

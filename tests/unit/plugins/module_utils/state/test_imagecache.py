@@ -11,10 +11,10 @@ import os
 
 import pytest
 
-from ansible_collections.virt.disk.plugins.module_utils.plan import converge
-from ansible_collections.virt.disk.plugins.module_utils.state import imagecache
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.image.image import inspect
+from ansible_collections.virt.disk.plugins.module_utils.plan import converge
+from ansible_collections.virt.disk.plugins.module_utils.state import imagecache
 from ansible_collections.virt.disk.plugins.module_utils.state.imagecache import ImageCache
 
 SFDISK = json.dumps({"partitiontable": {"label": "gpt", "id": "X", "device": "D", "unit": "sectors",
