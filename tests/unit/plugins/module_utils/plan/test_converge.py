@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -22,7 +23,11 @@ def test_importing_the_modules_loads_nothing_that_works():
             "import ansible_collections.virt.disk.plugins.modules.image_mount\n"
             "import ansible_collections.virt.disk.plugins.modules.image_mount_info\n"
             "print('\\n'.join(sorted(sys.modules)))\n")
-    loaded = subprocess.check_output([sys.executable, "-c", code], text=True).split()
+    # the directory holding ansible_collections/, and whatever this interpreter
+    # imports ansible from (ansible-test's own loader does not reach a child)
+    root = os.path.abspath(os.path.join(os.path.dirname(converge.__file__), *[os.pardir] * 6))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in sys.path if p]))
+    loaded = subprocess.check_output([sys.executable, "-c", code], text=True, env=env).split()
     ours = [m[len(PREFIX):] for m in loaded if m.startswith(PREFIX)]
     assert "plan.converge" in ours and "backends.registry" in ours
     assert [m for m in ours if m.startswith(WORK)] == []
