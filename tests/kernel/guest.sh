@@ -124,10 +124,10 @@ done
 say "images: $(cd "$KT_IMAGES" && echo *)"
 
 # ---------------------------------------------------------------- suites
-# The longest suite (20, two playbook runs of the role) takes about 10 min on a
-# 2-core host busy with nothing but this QEMU, the other suites 2-6 min: 20 min
-# leaves twice that.
-suite_timeout=${KT_SUITE_TIMEOUT:-1200}
+# The longest suite (20, two playbook runs of the role) takes about 9 min on a
+# 2-core host busy with nothing but this QEMU and 15 min beside the host tiers
+# (make test), the other suites 1-5 min: 30 min leaves twice that.
+suite_timeout=${KT_SUITE_TIMEOUT:-1800}
 for suite in "$REPO"/tests/kernel/suites/${KT_SUITES:-*}.sh; do
     [[ -e "$suite" ]] || continue
     name=$(basename "$suite" .sh)
