@@ -6,9 +6,9 @@ Every member must lie under an allowed top-level entry (the collection's own
 directories and files) and match no unwanted pattern (developer tooling,
 caches, build output, the collections/ link farm pytest-ansible creates);
 the files a release needs (licensing, metadata, the modules, the execution
-environment definition, the changelog) must be there; a symbolic link must
-point to a file inside the collection. Prints what is wrong and exits 1, or
-prints a one-line summary and exits 0.
+environment definition, the changelog, the docsite index) must be there; a
+symbolic link must point to a file inside the collection. Prints what is
+wrong and exits 1, or prints a one-line summary and exits 0.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import tarfile
 # Top-level entries of the collection.
 ALLOWED_TOP = {
     "MANIFEST.json", "FILES.json", "README.md", "COPYING", "LICENSES", "REUSE.toml", "bindep.txt",
-    "changelogs", "extensions", "meta", "playbooks", "plugins", "roles", "tests",
+    "changelogs", "docs", "extensions", "meta", "playbooks", "plugins", "roles", "tests",
 }
 # Under tests/, only what ansible-test runs from an installed collection.
 ALLOWED_TESTS = {"unit", "integration", "sanity"}
@@ -38,6 +38,7 @@ UNWANTED = [
 REQUIRED = [
     "MANIFEST.json", "FILES.json", "README.md", "COPYING", "LICENSES/GPL-3.0-or-later.txt", "REUSE.toml",
     "bindep.txt", "meta/runtime.yml", "meta/execution-environment.yml", "changelogs/changelog.yaml",
+    "docs/docsite/extra-docs.yml", "docs/docsite/links.yml",
     "plugins/modules/image_mount.py", "plugins/modules/image_mount_info.py", "roles/image_host/tasks/main.yml",
 ]
 

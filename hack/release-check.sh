@@ -11,6 +11,10 @@
 #   5. galaxy-importer on the tarball (hack/galaxy-importer.cfg: ansible-doc and
 #      offline ansible-lint, no container): it must finish with no ERROR or
 #      WARNING line
+#   6. antsibull-docs lint-collection-docs on the unpacked tarball: the docsite
+#      (docs/docsite: extra-docs.yml, links.yml, the guides in rst/ and their
+#      references) and the plugin and role docs as the docsite renders them;
+#      any message fails
 #
 # The tools live in .venv-release (hack/setup.sh release, pinned in
 # tests/release-requirements.txt). When they cannot be installed the check is
@@ -80,5 +84,19 @@ if ((rc != 0)) || [[ -n "$bad" ]] || ! grep -q 'Importer processing completed su
 $bad"
 fi
 
+step "6. antsibull-docs lint-collection-docs (unpacked tarball)"
+# antsibull-docs lints a copy of the collection, and copies a collection that
+# lies in a git work tree with `git ls-files`: here that is this checkout,
+# where build/ is ignored, so it would copy no file and pass on nothing. Keep
+# git from looking above the collection, and make sure it does not.
+ceiling=$(dirname "$collection")
+if GIT_CEILING_DIRECTORIES=$ceiling git -C "$collection" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    die "FAILED: $collection is inside a git work tree; antsibull-docs would lint nothing"
+fi
+env -u ANSIBLE_COLLECTIONS_PATH PATH="$tools:$PATH" GIT_CEILING_DIRECTORIES="$ceiling" \
+    "$tools/antsibull-docs" lint-collection-docs --plugin-docs --check-extra-docs-refs "$collection" ||
+    die "FAILED: antsibull-docs lint-collection-docs found the problems above in the docsite or the plugin docs"
+say "antsibull-docs: the docsite and the plugin docs lint clean"
+
 echo
-say "all passed: reuse (checkout and tarball), tarball contents, ansible-builder introspect, galaxy-importer"
+say "all passed: reuse (checkout and tarball), tarball contents, ansible-builder introspect, galaxy-importer, antsibull-docs"

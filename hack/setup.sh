@@ -11,8 +11,8 @@
 # demo: only what `make demo` needs: the tools to build and mount a partitioned
 #       image, and ansible-core in .venv.
 # release: .venv-release ($RELEASE_VENV) with the pinned release tooling from
-#       tests/release-requirements.txt (reuse, ansible-builder, galaxy-importer)
-#       for `make release-check`; no apt packages beyond Python 3.11.
+#       tests/release-requirements.txt (reuse, ansible-builder, galaxy-importer,
+#       antsibull-docs) for `make release-check`; no apt packages beyond Python 3.11.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

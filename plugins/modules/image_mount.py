@@ -26,7 +26,26 @@ description:
   - Runs on the same image serialise on a lock under C(/run/virt-disk/); runs on different images do not.
 author:
   - virt.disk maintainers (@virt-disk)
+requirements:
+  - root on a Linux managed node
+  - util-linux >= 2.38 for C(losetup), C(blockdev), C(sfdisk), C(blkid), C(partx), C(mount) and C(umount)
+    (tested with 2.38.1, Debian 12)
+  - qemu-img for the qemu formats (package C(qemu-utils) on Debian and Ubuntu, C(qemu-img) on the RHEL family;
+    tested with QEMU 7.2, Debian 12)
+  - qemu-nbd (the same packages) and the kernel's nbd module for O(backend=nbd)
+  - qemu-storage-daemon >= 7.0 (it is started with C(--daemonize), new in QEMU 7.0), C(/dev/fuse) (fuse3) and loop
+    devices for O(backend=fuse) (package C(qemu-system-common) on Debian 12, C(qemu-utils) from QEMU 8; tested with
+    QEMU 7.2)
+  - kpartx, dmsetup and the kernel's device-mapper (dm-mod) for O(partition_mapper=kpartx) (tested with
+    multipath-tools 0.9.4, Debian 12)
+  - fuser (psmisc), optional, to name the processes that keep a mount busy
 attributes:
+  action_group:
+    description: Use C(group/virt.disk.image) in C(module_defaults) to set defaults for this module and
+      M(virt.disk.image_mount_info).
+    support: full
+    membership:
+      - virt.disk.image
   check_mode:
     support: full
     description:
@@ -156,7 +175,20 @@ options:
     type: int
     default: 30
 seealso:
+  - module: virt.disk.image_mount_info
+    description: Look into an image (its partitions, and what O(partition=auto) selects) before mounting it, and
+      list what is attached.
   - module: ansible.posix.mount
+  - plugin: community.general.chroot
+    plugin_type: connection
+    description: Run tasks inside an image that this module mounted on the controller.
+  - module: community.general.filesystem
+    description: Make a filesystem on the partition device that O(state=mapped) returns.
+  - module: community.general.parted
+    description: Create or change the partition table of a disk image.
+  - module: community.general.modprobe
+    description: Load the C(loop) and C(nbd) kernel modules with parameters (the C(virt.disk.image_host) role does
+      this and persists them).
   - name: Design and contract of virt.disk
     description: The states, backends and partition mappers in detail.
     link: https://github.com/virt-disk/virt.disk/blob/main/README.md
@@ -165,9 +197,6 @@ notes:
     When a mount fails, the message carries what the kernel logged about the device meanwhile, read from
     C(/dev/kmsg), for example "XFS (loop1p3): Filesystem has duplicate UUID ... - can't mount"; where the kernel
     log cannot be read, only mount's own message.
-  - Needs root. The tools used are C(losetup), C(blockdev), C(sfdisk), C(blkid), C(partx), C(mount) and
-    C(umount) (util-linux), C(kpartx) and C(dmsetup) for device-mapper maps, and C(qemu-img), C(qemu-nbd) and
-    C(qemu-storage-daemon) for the qemu formats.
   - No udev is needed; sysfs and the devices themselves are read directly. Where udev runs, the module holds a
     BSD lock on the whole disk (systemd's block device locking) while it maps partitions and mounts, so that udev
     neither probes nor re-reads the partition table under it.

@@ -20,7 +20,21 @@ description:
   - Reads sysfs, C(/proc) and C(/proc/self/mountinfo) only; changes nothing.
 author:
   - virt.disk maintainers (@virt-disk)
+requirements:
+  - a Linux managed node (without O(image) the module reads sysfs, C(/proc) and the kernel's module lists and runs
+    no tool)
+  - with O(image), root (the image is locked under C(/run/virt-disk/) while the module looks into it), and
+    util-linux >= 2.38 for C(sfdisk) and C(blkid) (tested with 2.38.1, Debian 12)
+  - for a qemu image in O(image), qemu-img and the tools of the backend that attaches it read-only for the probe, as
+    for M(virt.disk.image_mount) (qemu-nbd and the kernel's nbd module, or qemu-storage-daemon >= 7.0 with
+    C(/dev/fuse) and loop devices; tested with QEMU 7.2, Debian 12)
 attributes:
+  action_group:
+    description: Use C(group/virt.disk.image) in C(module_defaults) to set defaults for this module and
+      M(virt.disk.image_mount).
+    support: full
+    membership:
+      - virt.disk.image
   check_mode:
     support: full
     description: Reads only; the same in check mode.
@@ -75,6 +89,16 @@ options:
     default: {}
 seealso:
   - module: virt.disk.image_mount
+  - module: community.general.modprobe
+    description: Load a kernel module that RV(kernel_modules) reports as loadable (the C(virt.disk.image_host) role
+      does this, with the parameters it compares through O(kernel_module_parameters)).
+  - plugin: community.general.chroot
+    plugin_type: connection
+    description: Run tasks inside an image that M(virt.disk.image_mount) mounted on the controller.
+  - module: community.general.filesystem
+    description: Make a filesystem on a partition device that M(virt.disk.image_mount) mapped.
+  - module: community.general.parted
+    description: Create or change the partition table that RV(layout) shows.
 notes:
   - Needs root to see the servers of nbd devices.
 """
