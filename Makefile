@@ -97,8 +97,7 @@ test:
 	@hack/run-tiers.sh $(TIERS)
 
 demo: setup-demo sync
-	@mkdir -p $(DEMO_DIR)
-	hack/make-sample-image.sh $(DEMO_IMAGE)
+	@rm -f $(DEMO_IMAGE)
 	ansible-playbook playbooks/demo.yml -e demo_dir=$(DEMO_DIR)
 	@hack/check-leaks.sh $(DEMO_DIR)
 

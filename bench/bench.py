@@ -113,7 +113,7 @@ class Bench(object):
         return info
 
     def make_images(self):
-        sh([os.path.join(REPO, "hack", "make-sample-image.sh"), self.raw])
+        sh([os.path.join(REPO, "playbooks", "files", "make-sample-image.sh"), self.raw])
         sh(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", self.raw, self.qcow])
         for i in range(self.opts.parallel):
             img = os.path.join(self.work, "d", "img%02d.raw" % i)

@@ -186,7 +186,7 @@ printf '%s\t%s\n' "$(basename "$VENV")" "$VENV" "$(basename "$base_src")" "$base
 hack/sync.sh >/dev/null || die "hack/sync.sh failed"
 rm -rf "$IMAGES"
 mkdir -p "$IMAGES"
-hack/make-sample-image.sh "$IMAGES/disk.img" 48 >/dev/null || die "cannot build the sample image"
+playbooks/files/make-sample-image.sh "$IMAGES/disk.img" 48 >/dev/null || die "cannot build the sample image"
 qemu-img convert -O qcow2 "$IMAGES/disk.img" "$IMAGES/disk.qcow2" || die "qemu-img convert failed"
 qemu-img convert -O qcow2 "$IMAGES/disk.img" "$IMAGES/other.qcow2" || die "qemu-img convert failed"
 

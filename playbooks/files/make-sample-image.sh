@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Build a small partitioned raw disk image with standard tools; no root needed.
 #
-#   hack/make-sample-image.sh IMAGE [SIZE_MIB]
+#   make-sample-image.sh IMAGE [SIZE_MIB]
+#
+# Shipped with the collection (playbooks/files/), so playbooks/demo.yml runs
+# from an installed collection too; make demo, the kernel tier and the bench
+# use it from the checkout.
 #
 # Layout (GPT, 64 MiB by default):
 #   1  boot  16 MiB  ext4, label "boot"  (Linux extended boot type)
@@ -17,7 +21,7 @@ boot_mib=16
 
 export PATH="$PATH:/usr/sbin:/sbin"
 for tool in sfdisk mke2fs dd truncate; do
-    command -v "$tool" >/dev/null || { echo "make-sample-image: $tool not found (make setup installs it)" >&2; exit 1; }
+    command -v "$tool" >/dev/null || { echo "make-sample-image: $tool not found (util-linux fdisk, e2fsprogs, coreutils)" >&2; exit 1; }
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/virt-disk-sample.XXXXXX")
@@ -37,7 +41,7 @@ OS
 echo "sample" >"$root/etc/hostname"
 printf 'LABEL=root / ext4 defaults 0 1\nLABEL=boot /boot ext4 defaults 0 2\n' >"$root/etc/fstab"
 echo "hello from inside the image" >"$root/home/demo/hello.txt"
-echo "Built by hack/make-sample-image.sh for the virt.disk demo." >"$root/usr/share/doc/sample/README"
+echo "Built by make-sample-image.sh for the virt.disk demo." >"$root/usr/share/doc/sample/README"
 echo "not a real kernel" >"$boot/vmlinuz-sample"
 
 # --- partition table ------------------------------------------------------
