@@ -39,13 +39,9 @@ requirements:
   - kpartx, dmsetup and the kernel's device-mapper (dm-mod) for O(partition_mapper=kpartx) (tested with
     multipath-tools 0.9.4, Debian 12)
   - fuser (psmisc), optional, to name the processes that keep a mount busy
+extends_documentation_fragment:
+  - virt.disk.attributes.actiongroup_image
 attributes:
-  action_group:
-    description: Use C(group/virt.disk.image) in C(module_defaults) to set defaults for this module and
-      M(virt.disk.image_mount_info).
-    support: full
-    membership:
-      - virt.disk.image
   check_mode:
     support: full
     description:

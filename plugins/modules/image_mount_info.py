@@ -28,13 +28,9 @@ requirements:
   - for a qemu image in O(image), qemu-img and the tools of the backend that attaches it read-only for the probe, as
     for M(virt.disk.image_mount) (qemu-nbd and the kernel's nbd module, or qemu-storage-daemon >= 7.0 with
     C(/dev/fuse) and loop devices; tested with QEMU 7.2, Debian 12)
+extends_documentation_fragment:
+  - virt.disk.attributes.actiongroup_image
 attributes:
-  action_group:
-    description: Use C(group/virt.disk.image) in C(module_defaults) to set defaults for this module and
-      M(virt.disk.image_mount).
-    support: full
-    membership:
-      - virt.disk.image
   check_mode:
     support: full
     description: Reads only; the same in check mode.

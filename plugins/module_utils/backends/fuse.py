@@ -19,6 +19,7 @@ from ansible_collections.virt.disk.plugins.module_utils.backends import loop
 from ansible_collections.virt.disk.plugins.module_utils.backends.base import Attachment, Backend
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
+from ansible_collections.virt.disk.plugins.module_utils.kernel.loop import strip_deleted
 from ansible_collections.virt.disk.plugins.module_utils.state.locking import RUN_DIR
 from ansible_collections.virt.disk.plugins.module_utils.waits import poll
 
@@ -34,11 +35,13 @@ def export_path(key, run_dir=RUN_DIR):
     return os.path.join(export_dir(run_dir), key + ".raw")
 
 
-def key_of_export(path, run_dir=RUN_DIR):
-    """The image key an export file was named after, or None if it is not one of ours."""
-    if os.path.dirname(path) != export_dir(run_dir) or not path.endswith(".raw"):
+def key_of_export(path, run_dir=None):
+    """The image key an export file was named after, or None if it is not one
+    of ours (with run_dir: not in its export directory)."""
+    if run_dir is not None and os.path.dirname(path) != export_dir(run_dir):
         return None
-    return os.path.basename(path)[:-len(".raw")]
+    name = os.path.basename(path)
+    return name[:-len(".raw")] if name.endswith(".raw") else None
 
 
 def daemon_args(image_path, fmt, export, pidfile, read_only, allow_backing_file):
@@ -140,9 +143,7 @@ class Fuse(Backend):
             info = host.sysfs.loop_info(name)
             if info is None:
                 continue
-            export = info["backing_file"]
-            if export.endswith(loop.DELETED):
-                export = export[:-len(loop.DELETED)]
+            export = strip_deleted(info["backing_file"])
             if export not in daemons and key_of_export(export, host.run_dir) is None:
                 continue
             daemon = daemons.get(export)
@@ -162,8 +163,7 @@ class Fuse(Backend):
         if att.image is not None:
             return image.is_file(att.image)
         # the daemon is gone (scan kept only exports of ours): the file is named after the image's identity
-        keys = [image.key] + [f["key"] for f in image.former]
-        return os.path.basename(att.export) in [key + ".raw" for key in keys]
+        return key_of_export(att.export) in [image.key] + [f["key"] for f in image.former]
 
     def attach(self, host, image, fmt, read_only, allow_backing_file, did):
         pid, export = start(host, image.path, fmt, image.key, read_only, allow_backing_file)

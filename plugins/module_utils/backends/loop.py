@@ -16,9 +16,8 @@ import os
 from ansible_collections.virt.disk.plugins.module_utils.backends.base import Attachment, Backend
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.kernel import blockdev
+from ansible_collections.virt.disk.plugins.module_utils.kernel.loop import DELETED, strip_deleted
 from ansible_collections.virt.disk.plugins.module_utils.waits import poll
-
-DELETED = " (deleted)"
 
 
 class Loop(Backend):
@@ -44,7 +43,7 @@ class Loop(Backend):
                 continue
             backing = info["backing_file"]
             claimed.add(device)
-            found.append(Attachment(self, device, info["read_only"], image=_strip_deleted(backing), fmt="raw",
+            found.append(Attachment(self, device, info["read_only"], image=strip_deleted(backing), fmt="raw",
                                     partscan=info["partscan"], backing_file=backing,
                                     backing=(status["backing_dev"], status["backing_inode"]) if status else None))
         return found
@@ -62,10 +61,6 @@ class Loop(Backend):
         detach(host, att.device)
         did("detached %s" % att.device)
         return None
-
-
-def _strip_deleted(path):
-    return path[:-len(DELETED)] if path and path.endswith(DELETED) else path
 
 
 def attach_file(host, path, read_only, did):

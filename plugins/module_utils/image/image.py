@@ -21,6 +21,7 @@ import stat
 
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.image import formats
+from ansible_collections.virt.disk.plugins.module_utils.kernel.loop import DELETED
 
 
 class Image(object):
@@ -76,7 +77,6 @@ class Image(object):
                    for f in self.former)
 
 
-DELETED = " (deleted)"
 _FILE_KEY = re.compile(r"^file-(\d+)-(\d+)-(\d+)$")
 
 

@@ -15,6 +15,8 @@ import fcntl
 import os
 import struct
 
+# sysfs shows a loop device's backing file as "PATH (deleted)" once the file is unlinked
+DELETED = " (deleted)"
 LOOP_SET_STATUS64 = 0x4C04
 LOOP_GET_STATUS64 = 0x4C05
 LO_FLAGS_READ_ONLY = 1
@@ -24,6 +26,11 @@ LO_FLAGS_PARTSCAN = 8
 # lo_number, lo_encrypt_type, lo_encrypt_key_size, lo_flags, lo_file_name[64],
 # lo_crypt_name[64], lo_encrypt_key[32], lo_init[2]
 LOOP_INFO64 = struct.Struct("=QQQQQIIII64s64s32s2Q")
+
+
+def strip_deleted(path):
+    """The backing file's path without the kernel's " (deleted)" mark."""
+    return path[:-len(DELETED)] if path and path.endswith(DELETED) else path
 
 
 def decode_kernel_dev(value):

@@ -58,12 +58,18 @@ def check_image(runner, image, fmt, allow_backing_file, cache):
         cache.put("checked", sorted(set(passed) | set([fmt])))
 
 
+def cached_table(cache):
+    """The partition table the image cache keeps for an unchanged image file, or None."""
+    cached = cache.get("table")
+    return Table.from_dict(cached) if cached else None
+
+
 def probe_table(host, source, cache):
     """The partition table of source; for an image file, taken from the image
     cache while the file is unchanged, so a re-run starts no tools."""
-    cached = cache.get("table")
-    if cached:
-        return Table.from_dict(cached)
+    table = cached_table(cache)
+    if table is not None:
+        return table
     table = load_work().probe.probe(host.runner, source)
     cache.put("table", table.to_dict())
     return table
@@ -76,8 +82,7 @@ def read_table(host, image, fmt, att, cache, allow_backing_file):
     that is not attached is checked first, since a helper is to open it."""
     if att is None and fmt != "raw":
         check_image(host.runner, image, fmt, allow_backing_file, cache)
-        cached = cache.get("table")
-        return Table.from_dict(cached) if cached else None
+        return cached_table(cache)
     return probe_table(host, att.device if att is not None else image.path, cache)
 
 

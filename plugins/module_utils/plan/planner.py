@@ -10,7 +10,6 @@ cover every pair of states. The steps are executed in order by the executor.
 
 from __future__ import annotations
 
-from ansible_collections.virt.disk.plugins.module_utils.backends import registry
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
 from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
@@ -21,12 +20,12 @@ STATES = ("mounted", "mapped", "unmapped", "absent")
 class Want(object):
     """The wanted end state of one task."""
 
-    def __init__(self, state, path=None, number=0, backend="loop", mapper="auto", fstype=None,
+    def __init__(self, state, path=None, number=0, backend=None, mapper="auto", fstype=None,
                  opts="nodev,nosuid", read_only=False, backend_explicit=False, selector_text="auto"):
         self.state = state
         self.path = path
         self.number = number  # None: known only once the image is attached (qemu formats)
-        self.backend = registry.get(backend) if isinstance(backend, str) else backend  # a backends.base.Backend
+        self.backend = backend  # the backends.base.Backend that attaches it (registry.choose)
         self.backend_explicit = backend_explicit
         self.selector_text = selector_text
         self.mapper = mapper

@@ -16,6 +16,7 @@ import os
 
 import pytest
 
+from ansible_collections.virt.disk.plugins.module_utils.image.image import inspect
 from ansible_collections.virt.disk.plugins.module_utils.kernel.sysfs import SysFS
 
 LOOP_MAJOR = 7
@@ -121,6 +122,14 @@ def _mountinfo_line(mount_id, parent_id, dev, path, source, fstype="ext4", root=
         fields.append(optional)
     fields += ["-", fstype, source, super_options]
     return " ".join(fields)
+
+
+@pytest.fixture
+def image_file(tmp_path):
+    """A file with a qcow2 header, inspected as image_mount inspects an image."""
+    path = tmp_path / "disk.qcow2"
+    path.write_bytes(b"QFI\xfb" + b"\0" * 508)
+    return inspect(str(path))
 
 
 @pytest.fixture

@@ -3,13 +3,16 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Shared fakes of the host for unit tests: its tools (FakeRunner), its
-processes (FakeProcs), and a Host over a fake sysfs tree (conftest.SysTree)."""
+processes (FakeProcs), a Host over a fake sysfs tree (conftest.SysTree), and
+the wanted state with a backend by name (want)."""
 
 from __future__ import annotations
 
 import os
 
+from ansible_collections.virt.disk.plugins.module_utils.backends import registry
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.plan.planner import Want
 from ansible_collections.virt.disk.plugins.module_utils.state.host import Host
 
 
@@ -69,3 +72,8 @@ def host(systree, tmp_path, runner=None, procs=None, timeout=2, mountinfo=""):
     path.write_text(mountinfo)
     return Host(runner or FakeRunner(), systree.sysfs, procs or FakeProcs({}), timeout=timeout,
                 run_dir=str(tmp_path / "run"), mountinfo_path=str(path), loop_status=lambda device: None)
+
+
+def want(state, path=None, number=0, backend="loop", **kwargs):
+    """A planner.Want, its backend given by name."""
+    return Want(state, path, number, registry.get(backend), **kwargs)

@@ -7,12 +7,10 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from ansible_collections.virt.disk.plugins.module_utils.backends import fuse
-from ansible_collections.virt.disk.plugins.module_utils.image.image import Image
 from ansible_collections.virt.disk.plugins.module_utils.state import discovery
 from ansible_collections.virt.disk.tests.unit.plugins.module_utils.fakes import FakeProcs, host
 
@@ -59,15 +57,6 @@ def test_export_file_names_carry_the_image_key(tmp_path):
     path = fuse.export_path("file-254-0-42", run_dir)
     assert fuse.key_of_export(path, run_dir) == "file-254-0-42"
     assert fuse.key_of_export("/elsewhere/file-254-0-42.raw", run_dir) is None
-
-
-@pytest.fixture
-def image_file(tmp_path):
-    path = tmp_path / "disk.qcow2"
-    path.write_bytes(b"QFI\xfb" + b"\0" * 508)
-    st = os.stat(str(path))
-    return Image(str(path), "file", (os.major(st.st_dev), os.minor(st.st_dev)), st.st_ino, None, st.st_size,
-                 "qcow2")
 
 
 def test_discovers_a_fuse_export_and_the_loop_over_it(systree, tmp_path, image_file):

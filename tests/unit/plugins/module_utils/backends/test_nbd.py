@@ -12,7 +12,6 @@ import pytest
 
 from ansible_collections.virt.disk.plugins.module_utils.backends import nbd as nbd_backend
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.image.image import Image
 from ansible_collections.virt.disk.plugins.module_utils.kernel import nbd
 from ansible_collections.virt.disk.plugins.module_utils.state import discovery
 from ansible_collections.virt.disk.tests.unit.plugins.module_utils.fakes import FakeProcs, FakeRunner, host
@@ -89,15 +88,6 @@ def test_connect_times_out_and_disconnects_when_the_device_never_goes_live(systr
         nbd_backend.connect(
             host(systree, tmp_path, runner, FakeProcs({}), timeout=0.05), "/img/a.qcow2", "qcow2", False)
     assert ["qemu-nbd", "--disconnect", "/dev/nbd0"] in runner.calls
-
-
-@pytest.fixture
-def image_file(tmp_path):
-    path = tmp_path / "disk.qcow2"
-    path.write_bytes(b"QFI\xfb" + b"\0" * 508)
-    st = os.stat(str(path))
-    return Image(str(path), "file", (os.major(st.st_dev), os.minor(st.st_dev)), st.st_ino, None, st.st_size,
-                 "qcow2")
 
 
 def test_discovers_a_hand_made_qemu_nbd_connection_by_served_file(systree, tmp_path, image_file):

@@ -16,9 +16,10 @@ from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskEr
 from ansible_collections.virt.disk.plugins.module_utils.image.image import Image
 from ansible_collections.virt.disk.plugins.module_utils.kernel.mountinfo import mounts_of, parse
 from ansible_collections.virt.disk.plugins.module_utils.kernel.partnodes import Node
-from ansible_collections.virt.disk.plugins.module_utils.plan.planner import PathInfo, Want, plan
+from ansible_collections.virt.disk.plugins.module_utils.plan.planner import PathInfo, plan
 from ansible_collections.virt.disk.plugins.module_utils.plan.result import current_state as result_state
 from ansible_collections.virt.disk.plugins.module_utils.state.discovery import Observed
+from ansible_collections.virt.disk.tests.unit.plugins.module_utils.fakes import want
 
 BLKEXT = 259
 IMAGE = Image("/srv/images/disk.img", "file", (8, 1), 1000, None, 64 << 20, "raw")
@@ -118,7 +119,7 @@ def test_the_matrix_is_complete():
 @pytest.mark.parametrize("start, goal", sorted(EXPECTED))
 def test_every_pair_of_states(start, goal):
     obs, info = discovered(start)
-    steps = plan(obs, Want(goal, PATH, 2), info)
+    steps = plan(obs, want(goal, PATH, 2), info)
     assert ops(steps) == EXPECTED[(start, goal)]
     if start == goal:
         assert steps == []
@@ -133,7 +134,7 @@ def test_current_state_of_each_discovered_state(state):
 
 def test_step_arguments_and_descriptions_from_mounted_to_absent():
     obs, info = discovered("mounted")
-    umount, unmap, detach, rmdir = plan(obs, Want("absent", PATH, 2), info)
+    umount, unmap, detach, rmdir = plan(obs, want("absent", PATH, 2), info)
     assert umount.args == {"path": PATH, "source": "/dev/loop0p2"}
     assert umount.desc == "unmount /mnt/x (/dev/loop0p2)"
     assert unmap.args["att"] is obs.attachments[0]
@@ -145,7 +146,7 @@ def test_step_arguments_and_descriptions_from_mounted_to_absent():
 
 def test_step_arguments_from_nothing_to_mounted():
     obs, info = discovered("absent")
-    attach, map_, mkdir, mount = plan(obs, Want("mounted", PATH, 2, mapper="partx", read_only=True), info)
+    attach, map_, mkdir, mount = plan(obs, want("mounted", PATH, 2, mapper="partx", read_only=True), info)
     assert attach.args == {"backend": backend("loop"), "read_only": True}
     assert attach.desc == "attach /srv/images/disk.img with loop read-only"
     assert map_.args == {"number": 2, "mapper": "partx"}
@@ -156,14 +157,14 @@ def test_step_arguments_from_nothing_to_mounted():
 
 def test_mapped_to_mounted_names_the_existing_node():
     obs, info = discovered("mapped")
-    (mount,) = plan(obs, Want("mounted", PATH, 2), info)
+    (mount,) = plan(obs, want("mounted", PATH, 2), info)
     assert mount.desc == "mount /dev/loop0p2 at /mnt/x"
 
 
 def test_attached_without_the_partition_node_maps_it():
     att = attachment(parts=())
     obs = observed([att])
-    steps = plan(obs, Want("mapped", PATH, 2, mapper="kpartx"), DIR)
+    steps = plan(obs, want("mapped", PATH, 2, mapper="kpartx"), DIR)
     assert ops(steps) == ["map"]
     assert steps[0].args == {"number": 2, "mapper": "kpartx"}
     assert "/dev/loop0" in steps[0].desc
@@ -175,16 +176,16 @@ def test_attached_without_the_partition_node_maps_it():
 
 def test_whole_device_needs_no_map_step():
     obs = observed([])
-    assert ops(plan(obs, Want("mapped", None, 0), NO_PATH)) == ["attach"]
-    assert ops(plan(obs, Want("mounted", PATH, 0), NO_PATH)) == ["attach", "mkdir", "mount"]
+    assert ops(plan(obs, want("mapped", None, 0), NO_PATH)) == ["attach"]
+    assert ops(plan(obs, want("mounted", PATH, 0), NO_PATH)) == ["attach", "mkdir", "mount"]
 
 
 def test_whole_device_mounted_is_converged():
     att = attachment(parts=())
     obs = observed([att], [mline(100, "7:0", PATH, "/dev/loop0")])
-    assert plan(obs, Want("mounted", PATH, 0), DIR) == []
+    assert plan(obs, want("mounted", PATH, 0), DIR) == []
     assert result_state(obs, 0) == "mounted"
-    assert ops(plan(obs, Want("mapped", PATH, 0), DIR)) == ["umount"]
+    assert ops(plan(obs, want("mapped", PATH, 0), DIR)) == ["umount"]
 
 
 # read_only
@@ -192,7 +193,7 @@ def test_whole_device_mounted_is_converged():
 
 def test_read_only_mismatch_of_the_mount_at_path_reattaches():
     obs = observed([attachment(read_only=False)], [P2_AT_PATH])
-    steps = plan(obs, Want("mounted", PATH, 2, read_only=True), DIR)
+    steps = plan(obs, want("mounted", PATH, 2, read_only=True), DIR)
     assert ops(steps) == ["umount", "unmap", "detach", "attach", "map", "mount"]
     assert steps[3].args == {"backend": backend("loop"), "read_only": True}
 
@@ -200,7 +201,7 @@ def test_read_only_mismatch_of_the_mount_at_path_reattaches():
 def test_read_only_mismatch_with_other_mounts_is_an_error():
     obs = observed([attachment(read_only=False)], [P2_AT_PATH, mline(101, "259:0", "/mnt/boot", "/dev/loop0p1")])
     with pytest.raises(VirtDiskError) as info:
-        plan(obs, Want("mounted", PATH, 2, read_only=True), DIR)
+        plan(obs, want("mounted", PATH, 2, read_only=True), DIR)
     msg = str(info.value)
     assert "/srv/images/disk.img" in msg and "read-write" in msg and "/dev/loop0" in msg
     assert "mounted at /mnt/boot" in msg and "state: unmapped" in msg
@@ -208,26 +209,26 @@ def test_read_only_mismatch_with_other_mounts_is_an_error():
 
 def test_read_only_mismatch_without_mounts_reattaches():
     obs = observed([attachment(read_only=True)])
-    steps = plan(obs, Want("mounted", PATH, 2, read_only=False), DIR)
+    steps = plan(obs, want("mounted", PATH, 2, read_only=False), DIR)
     assert ops(steps) == ["unmap", "detach", "attach", "map", "mount"]
     assert steps[2].args == {"backend": backend("loop"), "read_only": False}
 
 
 def test_read_only_mismatch_for_mapped_unmounts_and_reattaches():
     obs = observed([attachment(read_only=False)], [P2_AT_PATH])
-    steps = plan(obs, Want("mapped", PATH, 2, read_only=True), DIR)
+    steps = plan(obs, want("mapped", PATH, 2, read_only=True), DIR)
     assert ops(steps) == ["umount", "unmap", "detach", "attach", "map"]
     assert steps[3].args["read_only"] is True
 
 
 def test_read_only_mismatch_does_not_matter_for_teardown():
     obs = observed([attachment(read_only=True)], [P2_AT_PATH])
-    assert ops(plan(obs, Want("unmapped", PATH, 2, read_only=False), DIR)) == ["umount", "unmap", "detach"]
+    assert ops(plan(obs, want("unmapped", PATH, 2, read_only=False), DIR)) == ["umount", "unmap", "detach"]
 
 
 def test_read_only_match_is_converged():
     obs = observed([attachment(read_only=True)], [mline(100, "259:1", PATH, "/dev/loop0p2", opts="ro,nodev,nosuid,relatime")])
-    assert plan(obs, Want("mounted", PATH, 2, read_only=True), DIR) == []
+    assert plan(obs, want("mounted", PATH, 2, read_only=True), DIR) == []
 
 
 # options of a mount that is there
@@ -235,20 +236,20 @@ def test_read_only_match_is_converged():
 
 def test_generic_flags_change_by_remount():
     obs = observed([attachment()], [P2_AT_PATH])
-    steps = plan(obs, Want("mounted", PATH, 2, opts="nodev,nosuid,noexec,noatime"), DIR)
+    steps = plan(obs, want("mounted", PATH, 2, opts="nodev,nosuid,noexec,noatime"), DIR)
     assert ops(steps) == ["remount"]
     assert "rw,nosuid,nodev,noexec,noatime" in steps[0].desc and "was rw,nosuid,nodev,relatime" in steps[0].desc
 
 
 def test_opts_ro_on_a_writable_device_is_a_remount():
     obs = observed([attachment()], [P2_AT_PATH])
-    assert ops(plan(obs, Want("mounted", PATH, 2, opts="ro,nodev,nosuid"), DIR)) == ["remount"]
+    assert ops(plan(obs, want("mounted", PATH, 2, opts="ro,nodev,nosuid"), DIR)) == ["remount"]
 
 
 def test_filesystem_options_change_by_mounting_again():
     obs = observed([attachment()], [P2_AT_PATH])
     obs.mount_records = {PATH: {"opts": "nodev,nosuid", "fstype": None}}
-    steps = plan(obs, Want("mounted", PATH, 2, opts="nodev,nosuid,data=journal"), DIR)
+    steps = plan(obs, want("mounted", PATH, 2, opts="nodev,nosuid,data=journal"), DIR)
     assert ops(steps) == ["umount", "mount"]
     assert steps[1].args == {"path": PATH, "number": 2}
 
@@ -256,29 +257,29 @@ def test_filesystem_options_change_by_mounting_again():
 def test_recorded_filesystem_options_unchanged_is_a_noop():
     obs = observed([attachment()], [P2_AT_PATH])
     obs.mount_records = {PATH: {"opts": "nosuid,data=journal,nodev", "fstype": None}}
-    assert plan(obs, Want("mounted", PATH, 2, opts="nodev,nosuid,data=journal"), DIR) == []
+    assert plan(obs, want("mounted", PATH, 2, opts="nodev,nosuid,data=journal"), DIR) == []
 
 
 def test_mount_without_record_is_compared_on_generic_flags_only():
     obs = observed([attachment()], [P2_AT_PATH])
-    assert plan(obs, Want("mounted", PATH, 2, opts="nodev,nosuid,data=journal,defaults,x-systemd.automount"),
+    assert plan(obs, want("mounted", PATH, 2, opts="nodev,nosuid,data=journal,defaults,x-systemd.automount"),
                 DIR) == []
 
 
 def test_fstype_change_mounts_again():
     obs = observed([attachment()], [P2_AT_PATH])
-    assert ops(plan(obs, Want("mounted", PATH, 2, fstype="ext2"), DIR)) == ["umount", "mount"]
-    assert plan(obs, Want("mounted", PATH, 2, fstype="ext4"), DIR) == []
-    assert plan(obs, Want("mounted", PATH, 2, fstype="auto"), DIR) == []
+    assert ops(plan(obs, want("mounted", PATH, 2, fstype="ext2"), DIR)) == ["umount", "mount"]
+    assert plan(obs, want("mounted", PATH, 2, fstype="ext4"), DIR) == []
+    assert plan(obs, want("mounted", PATH, 2, fstype="auto"), DIR) == []
 
 
 def test_mounting_again_refused_with_mounts_beneath():
     obs = observed([attachment()], [P2_AT_PATH, mline(101, "259:0", PATH + "/boot", "/dev/loop0p1", parent=100)])
     with pytest.raises(VirtDiskError) as info:
-        plan(obs, Want("mounted", PATH, 2, fstype="ext2"), DIR)
+        plan(obs, want("mounted", PATH, 2, fstype="ext2"), DIR)
     assert "/mnt/x/boot is mounted beneath it" in str(info.value)
     # a remount leaves what is beneath alone
-    assert ops(plan(obs, Want("mounted", PATH, 2, opts="nodev,nosuid,noexec"), DIR)) == ["remount"]
+    assert ops(plan(obs, want("mounted", PATH, 2, opts="nodev,nosuid,noexec"), DIR)) == ["remount"]
 
 
 # mount point
@@ -288,24 +289,24 @@ def test_foreign_mount_at_path_is_an_error():
     obs = observed([attachment()], [mline(100, "8:17", PATH, "/dev/sdb1")])
     with pytest.raises(VirtDiskError, match="mount point /mnt/x already has /dev/sdb1 mounted "
                                             r"\(not from /srv/images/disk.img\); unmount it first"):
-        plan(obs, Want("mounted", PATH, 2), DIR)
+        plan(obs, want("mounted", PATH, 2), DIR)
 
 
 def test_foreign_mount_on_top_of_ours_is_an_error():
     obs = observed([attachment()], [P2_AT_PATH, mline(101, "0:40", PATH, "tmpfs", parent=100, fstype="tmpfs")])
     with pytest.raises(VirtDiskError, match="already has tmpfs mounted"):
-        plan(obs, Want("mounted", PATH, 2), DIR)
+        plan(obs, want("mounted", PATH, 2), DIR)
 
 
 def test_path_is_a_regular_file():
     obs = observed([attachment()])
     with pytest.raises(VirtDiskError, match="mount point /mnt/x exists and is not a directory"):
-        plan(obs, Want("mounted", PATH, 2), PathInfo(exists=True, is_dir=False, empty=True))
+        plan(obs, want("mounted", PATH, 2), PathInfo(exists=True, is_dir=False, empty=True))
 
 
 def test_other_partition_mounted_at_path_is_replaced():
     obs = observed([attachment()], [P1_AT_PATH])
-    steps = plan(obs, Want("mounted", PATH, 2), DIR)
+    steps = plan(obs, want("mounted", PATH, 2), DIR)
     assert ops(steps) == ["umount", "mount"]
     assert steps[0].args["source"] == "/dev/loop0p1"
     assert steps[1].args == {"path": PATH, "number": 2}
@@ -315,12 +316,12 @@ def test_other_partition_mounted_at_path_is_replaced():
 def test_other_partition_at_path_with_the_selected_one_unmapped():
     att = attachment(parts=(1,))
     obs = observed([att], [P1_AT_PATH])
-    assert ops(plan(obs, Want("mounted", PATH, 2), DIR)) == ["map", "umount", "mount"]
+    assert ops(plan(obs, want("mounted", PATH, 2), DIR)) == ["map", "umount", "mount"]
 
 
 def test_other_partition_at_path_with_something_mounted_inside_it():
     obs = observed([attachment()], [P1_AT_PATH, mline(101, "0:21", PATH + "/proc", "proc", parent=100, fstype="proc")])
-    steps = plan(obs, Want("mounted", PATH, 2), DIR)
+    steps = plan(obs, want("mounted", PATH, 2), DIR)
     assert ops(steps) == ["umount", "umount", "mount"]
     assert [s.args["path"] for s in steps[:2]] == [PATH + "/proc", PATH]
 
@@ -328,11 +329,11 @@ def test_other_partition_at_path_with_something_mounted_inside_it():
 def test_other_mounts_of_the_image_are_left_alone():
     """root at /mnt/x, boot wanted at /mnt/x/boot: one shared attachment."""
     obs = observed([attachment()], [P2_AT_PATH])
-    steps = plan(obs, Want("mounted", PATH + "/boot", 1), DIR)
+    steps = plan(obs, want("mounted", PATH + "/boot", 1), DIR)
     assert ops(steps) == ["mount"]
     assert steps[0].args == {"path": PATH + "/boot", "number": 1}
     # and the same partition at a second place
-    assert ops(plan(obs, Want("mounted", "/mnt/y", 2), NO_PATH)) == ["mkdir", "mount"]
+    assert ops(plan(obs, want("mounted", "/mnt/y", 2), NO_PATH)) == ["mkdir", "mount"]
 
 
 def test_mapped_unmounts_every_mount_of_the_image_deepest_first():
@@ -340,7 +341,7 @@ def test_mapped_unmounts_every_mount_of_the_image_deepest_first():
              mline(102, "0:21", PATH + "/proc", "proc", parent=100, fstype="proc"),
              mline(103, "259:1", "/srv/again", "/dev/loop0p2")]
     obs = observed([attachment()], lines)
-    steps = plan(obs, Want("mapped", PATH, 2), DIR)
+    steps = plan(obs, want("mapped", PATH, 2), DIR)
     assert ops(steps) == ["umount"] * 4
     paths = [s.args["path"] for s in steps]
     assert paths.index(PATH) > paths.index(PATH + "/boot")
@@ -354,7 +355,7 @@ def test_unmapped_takes_down_nested_mounts_then_devices():
     lines = [P2_AT_PATH, mline(101, "259:0", PATH + "/boot", "/dev/loop0p1", parent=100, fstype="vfat"),
              mline(102, "8:17", PATH + "/boot/efi", "/dev/sdb1", parent=101, fstype="vfat")]
     obs = observed([attachment()], lines)
-    steps = plan(obs, Want("unmapped", None, None), NO_PATH)
+    steps = plan(obs, want("unmapped", None, None), NO_PATH)
     assert ops(steps) == ["umount", "umount", "umount", "unmap", "detach"]
     assert [s.args["path"] for s in steps[:3]] == [PATH + "/boot/efi", PATH + "/boot", PATH]
 
@@ -362,7 +363,7 @@ def test_unmapped_takes_down_nested_mounts_then_devices():
 def test_unmapped_detaches_every_attachment():
     second = attachment(device="/dev/loop5", numbers=(7, 5), parts=(), first_minor=10)
     obs = observed([attachment(), second])
-    steps = plan(obs, Want("unmapped", None, None), NO_PATH)
+    steps = plan(obs, want("unmapped", None, None), NO_PATH)
     assert ops(steps) == ["unmap", "detach", "detach"]
     assert [s.args["att"].device for s in steps] == ["/dev/loop0", "/dev/loop0", "/dev/loop5"]
 
@@ -372,14 +373,14 @@ def test_unmapped_detaches_every_attachment():
 
 def test_absent_with_non_empty_dir_keeps_it():
     obs = discovered("mapped")[0]
-    steps = plan(obs, Want("absent", PATH, 2), PathInfo(exists=True, is_dir=True, empty=False))
+    steps = plan(obs, want("absent", PATH, 2), PathInfo(exists=True, is_dir=True, empty=False))
     assert ops(steps) == ["unmap", "detach"]
 
 
 def test_absent_without_path_or_with_a_file_at_path():
     obs = discovered("unmapped")[0]
-    assert plan(obs, Want("absent", None, None), DIR) == []
-    assert plan(obs, Want("absent", PATH, None), PathInfo(exists=True, is_dir=False, empty=True)) == []
+    assert plan(obs, want("absent", None, None), DIR) == []
+    assert plan(obs, want("absent", PATH, None), PathInfo(exists=True, is_dir=False, empty=True)) == []
 
 
 # block backend
@@ -392,13 +393,13 @@ def block_attachment(parts=(1, 2), mapper="kernel"):
 
 def test_block_backend_never_detaches():
     obs = observed([block_attachment()], [mline(100, "259:17", PATH, "/dev/sdb1")])
-    assert ops(plan(obs, Want("unmapped", None, None), NO_PATH)) == ["umount"]
-    assert ops(plan(obs, Want("absent", PATH, None), DIR)) == ["umount", "rmdir"]
+    assert ops(plan(obs, want("unmapped", None, None), NO_PATH)) == ["umount"]
+    assert ops(plan(obs, want("absent", PATH, None), DIR)) == ["umount", "rmdir"]
 
 
 def test_block_backend_removes_only_kpartx_maps():
     obs = observed([block_attachment(mapper="kpartx")])
-    steps = plan(obs, Want("unmapped", None, None), NO_PATH)
+    steps = plan(obs, want("unmapped", None, None), NO_PATH)
     assert ops(steps) == ["unmap"]
     assert [n.device for n in steps[0].args["nodes"]] == ["/dev/mapper/sdbp1", "/dev/mapper/sdbp2"]
 
@@ -406,7 +407,7 @@ def test_block_backend_removes_only_kpartx_maps():
 def test_block_backend_removes_the_partx_nodes_it_made_and_keeps_the_kernels():
     obs = observed([block_attachment()])
     obs.attachments[0].nodes[2].mapper = "partx"  # recorded in the state file when it was mapped
-    steps = plan(obs, Want("unmapped", None, None), NO_PATH)
+    steps = plan(obs, want("unmapped", None, None), NO_PATH)
     assert ops(steps) == ["unmap"]
     assert [n.number for n in steps[0].args["nodes"]] == [2]
     assert "/dev/sdb1" not in steps[0].desc
@@ -415,8 +416,8 @@ def test_block_backend_removes_the_partx_nodes_it_made_and_keeps_the_kernels():
 def test_block_backend_ignores_read_only_and_never_attaches():
     obs = observed([block_attachment()])
     obs.attachments[0].read_only = True
-    assert ops(plan(obs, Want("mounted", PATH, 1, backend="block"), DIR)) == ["mount"]
-    assert plan(obs, Want("mapped", None, 2, backend="block"), NO_PATH) == []
+    assert ops(plan(obs, want("mounted", PATH, 1, backend="block"), DIR)) == ["mount"]
+    assert plan(obs, want("mapped", None, 2, backend="block"), NO_PATH) == []
 
 
 def test_current_state_block_mounted():
@@ -427,7 +428,7 @@ def test_current_state_block_mounted():
 
 def test_current_state_block_mapped():
     obs = observed([block_attachment()])
-    assert plan(obs, Want("mapped", None, 2, backend="block"), NO_PATH) == []
+    assert plan(obs, want("mapped", None, 2, backend="block"), NO_PATH) == []
     assert result_state(obs, 2) == "mapped"
 
 
@@ -457,14 +458,14 @@ def test_current_state_mounted_elsewhere():
 def test_mounted_with_trailing_slash_is_converged_once_normalised():
     # converge() hands the planner os.path.realpath(path), as mountinfo shows resolved paths
     obs, info = discovered("mounted")
-    assert plan(obs, Want("mounted", os.path.realpath(PATH + "/"), 2), info) == []
+    assert plan(obs, want("mounted", os.path.realpath(PATH + "/"), 2), info) == []
 
 
 def test_an_explicit_mapper_maps_even_when_another_mappers_node_exists():
     # nbd and loop scan partitions themselves: partition_mapper kpartx must still give a /dev/mapper node
     obs = observed([attachment()])
-    steps = plan(obs, Want("mapped", None, 2, mapper="kpartx"), NO_PATH)
+    steps = plan(obs, want("mapped", None, 2, mapper="kpartx"), NO_PATH)
     assert ops(steps) == ["map"]
     assert steps[0].args == {"number": 2, "mapper": "kpartx"}
-    assert plan(obs, Want("mapped", None, 2, mapper="kernel"), NO_PATH) == []
-    assert plan(obs, Want("mapped", None, 2, mapper="auto"), NO_PATH) == []
+    assert plan(obs, want("mapped", None, 2, mapper="kernel"), NO_PATH) == []
+    assert plan(obs, want("mapped", None, 2, mapper="auto"), NO_PATH) == []

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from ansible_collections.virt.disk.plugins.module_utils.backends.base import Attachment
 from ansible_collections.virt.disk.plugins.module_utils.backends.registry import get as backend
-from ansible_collections.virt.disk.plugins.module_utils.plan.planner import Step, Want
+from ansible_collections.virt.disk.plugins.module_utils.plan.planner import Step
 from ansible_collections.virt.disk.plugins.module_utils.plan.result import predict
+from ansible_collections.virt.disk.tests.unit.plugins.module_utils.fakes import want
 
 NOTHING = {"state": "unmapped", "backend": None, "device": None, "partition_device": None, "read_only": False,
            "mounts": []}
@@ -25,7 +26,7 @@ def step(op, **args):
 def test_a_new_attachment_has_no_name_yet():
     steps = [step("attach", backend="loop", read_only=False), step("map", number=2, mapper="auto"),
              step("mkdir", path="/mnt/x"), step("mount", path="/mnt/x", number=2)]
-    after = predict(NOTHING, steps, Want("mounted", "/mnt/x", 2), None)
+    after = predict(NOTHING, steps, want("mounted", "/mnt/x", 2), None)
     assert after["state"] == "mounted" and after["backend"] == "loop"
     assert after["device"] == "(a new loop device)"
     assert after["partition_device"] == "(partition 2 of (a new loop device))"
@@ -35,16 +36,15 @@ def test_a_new_attachment_has_no_name_yet():
 
 def test_a_qemu_image_whose_partition_is_known_only_once_attached():
     steps = [step("attach", backend="fuse", read_only=True), step("resolve")]
-    want = Want("mounted", "/mnt/x", None, backend="fuse", read_only=True)
-    want.selector_text = "LABEL=root"
-    after = predict(NOTHING, steps, want, None)
+    wanted = want("mounted", "/mnt/x", None, backend="fuse", read_only=True, selector_text="LABEL=root")
+    after = predict(NOTHING, steps, wanted, None)
     assert after["partition_device"] == "(partition LABEL=root of (a new fuse device))"
     assert after["read_only"] is True
 
 
 def test_a_remount_keeps_the_device_and_changes_the_options():
     att = Attachment(backend("loop"), "/dev/loop0", False)
-    after = predict(MOUNTED, [step("remount", path="/mnt/x")], Want("mounted", "/mnt/x", 2, opts="ro,noexec"), att)
+    after = predict(MOUNTED, [step("remount", path="/mnt/x")], want("mounted", "/mnt/x", 2, opts="ro,noexec"), att)
     assert after["device"] == "/dev/loop0"
     assert after["mounts"] == [{"path": "/mnt/x", "device": "/dev/loop0p2", "fstype": "ext4",
                                 "options": "ro,noexec,relatime"}]
@@ -53,7 +53,7 @@ def test_a_remount_keeps_the_device_and_changes_the_options():
 
 def test_mapped_unmounts():
     att = Attachment(backend("loop"), "/dev/loop0", False)
-    after = predict(MOUNTED, [step("umount", path="/mnt/x", source="/dev/loop0p2")], Want("mapped", None, 2), att)
+    after = predict(MOUNTED, [step("umount", path="/mnt/x", source="/dev/loop0p2")], want("mapped", None, 2), att)
     assert after["state"] == "mapped" and after["mounts"] == [] and after["device"] == "/dev/loop0"
 
 
@@ -61,4 +61,4 @@ def test_teardown_leads_to_nothing():
     att = Attachment(backend("loop"), "/dev/loop0", False)
     steps = [step("umount", path="/mnt/x", source="/dev/loop0p2"), step("unmap"),
              step("detach")]
-    assert predict(MOUNTED, steps, Want("absent", "/mnt/x", None), att) == NOTHING
+    assert predict(MOUNTED, steps, want("absent", "/mnt/x", None), att) == NOTHING
