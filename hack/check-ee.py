@@ -45,9 +45,9 @@ PLATFORMS = {
                   dict(DPKG_COMMON, **{"qemu-storage-daemon": "qemu-system-common"})),
     "Debian 13": (["platform:debian", "platform:debian-13", "platform:debian-trixie", "platform:dpkg"],
                   dict(DPKG_COMMON, **{"qemu-storage-daemon": "qemu-utils"})),
+    # QEMU 6.2: its qemu-storage-daemon has no --daemonize, so no backend fuse
     "Ubuntu 22.04": (["platform:ubuntu", "platform:ubuntu-22", "platform:ubuntu-22.04", "platform:ubuntu-jammy",
-                      "platform:dpkg"],
-                     dict(DPKG_COMMON, **{"qemu-storage-daemon": "qemu-system-common"})),
+                      "platform:dpkg"], DPKG_COMMON),
     "Ubuntu 24.04": (["platform:ubuntu", "platform:ubuntu-24", "platform:ubuntu-24.04", "platform:ubuntu-noble",
                       "platform:dpkg"],
                      dict(DPKG_COMMON, **{"qemu-storage-daemon": "qemu-utils"})),
@@ -56,9 +56,11 @@ PLATFORMS = {
     "CentOS Stream 9": (["platform:centos", "platform:centos-9", "platform:redhat", "platform:rpm"], RPM_COMMON),
 }
 # Packages that are wrong on a platform (a Debian name on the RHEL family and
-# the other way round, the big qemu-system-common where qemu-utils has it all).
+# the other way round, the big qemu-system-common where qemu-utils has it all
+# or where its qemu-storage-daemon is too old for the fuse backend).
 FORBIDDEN = {
     "Debian 13": {"qemu-system-common"},
+    "Ubuntu 22.04": {"qemu-system-common"},
     "Ubuntu 24.04": {"qemu-system-common"},
 }
 MARK = "# from collection virt.disk"

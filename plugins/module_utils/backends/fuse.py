@@ -20,6 +20,7 @@ from ansible_collections.virt.disk.plugins.module_utils.backends.base import Att
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
 from ansible_collections.virt.disk.plugins.module_utils.kernel.loop import strip_deleted
+from ansible_collections.virt.disk.plugins.module_utils.state import distro
 from ansible_collections.virt.disk.plugins.module_utils.state.locking import RUN_DIR
 from ansible_collections.virt.disk.plugins.module_utils.waits import poll
 
@@ -127,7 +128,7 @@ class Fuse(Backend):
         if not os.path.exists(host.dev("fuse")):
             return "/dev/fuse is missing (modprobe fuse)"
         if host.which(DAEMON) is None:
-            return "%s is not installed (Debian: qemu-system-common, Ubuntu: qemu-utils)" % DAEMON
+            return "%s is not installed (%s)" % (DAEMON, distro.storage_daemon_package(distro.read()))
         return loop.BACKEND.unusable(host)
 
     def scan(self, host, claimed):
@@ -204,12 +205,15 @@ def start(host, image_path, fmt, key, read_only, allow_backing_file):
         raise VirtDiskError("cannot create the export file %s: %s" % (export, e.strerror), step=step)
     if not os.path.exists(host.dev("fuse")):
         raise VirtDiskError("/dev/fuse does not exist: load the fuse module or use backend nbd", step=step)
-    host.runner.which(DAEMON, purpose="export qemu images through FUSE (Debian: qemu-system-common, "
-                                      "RHEL: qemu-kvm-core)")
+    host.runner.which(DAEMON, purpose="export qemu images through FUSE: %s"
+                      % distro.storage_daemon_package(distro.read()))
     try:
         host.runner.run(daemon_args(image_path, fmt, export, pidfile, read_only, allow_backing_file), step=step)
-    except VirtDiskError:
+    except VirtDiskError as e:
         _remove(export)
+        why = unsupported(e.tool_error)
+        if why:
+            raise VirtDiskError(why, step=step, tool_error=e.tool_error)
         raise
 
     def live():
@@ -218,6 +222,18 @@ def start(host, image_path, fmt, key, read_only, allow_backing_file):
         return mounted and _read_pid(pidfile)
     pid = poll(live, host.timeout, "the FUSE export %s" % export, step=step)
     return pid, export
+
+
+def unsupported(error):
+    """Why this qemu-storage-daemon cannot serve a FUSE export, from its error
+    text; None when the error says something else."""
+    error = error or ""
+    if "daemonize" in error:
+        return "this %s is older than QEMU 7.0 (no --daemonize); the fuse backend needs 7.0 or later" % DAEMON
+    if "'fuse'" in error:
+        return ("this %s was built without the FUSE export (%s)"
+                % (DAEMON, distro.storage_daemon_package(distro.read())))
+    return None
 
 
 def stop(host, pid, export):

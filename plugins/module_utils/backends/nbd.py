@@ -18,6 +18,7 @@ import os
 from ansible_collections.virt.disk.plugins.module_utils.backends.base import Attachment, Backend
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.kernel import blockdev, nbd
+from ansible_collections.virt.disk.plugins.module_utils.state import distro
 from ansible_collections.virt.disk.plugins.module_utils.state.locking import Lock
 from ansible_collections.virt.disk.plugins.module_utils.waits import poll
 
@@ -32,9 +33,9 @@ class Nbd(Backend):
 
     def unusable(self, host):
         if not nbd.available(host.sysfs):
-            return "the kernel has no nbd devices (modprobe nbd max_part=16)"
+            return "the kernel has no nbd devices (%s)" % distro.nbd_module(distro.read())
         if host.which(SERVER) is None:
-            return "%s is not installed (qemu-utils)" % SERVER
+            return "%s is not installed (%s)" % (SERVER, distro.qemu_package(distro.read()))
         return None
 
     def scan(self, host, claimed):
@@ -77,7 +78,7 @@ def connect(host, image_path, fmt, read_only):
     """Serve image_path on a free nbd device; return (device, pid)."""
     sysfs = host.sysfs
     step = "connect %s to an nbd device with qemu-nbd" % image_path
-    host.runner.which(SERVER, purpose="serve qemu images on /dev/nbdN (Debian: qemu-utils, RHEL: qemu-img)")
+    host.runner.which(SERVER, purpose="serve qemu images on /dev/nbdN: %s" % distro.qemu_package(distro.read()))
     errors = []
     with Lock("nbd-allocation", host.timeout, "nbd device allocation", run_dir=host.run_dir):
         for name in sysfs.block_devices("nbd"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ansible_collections.virt.disk.plugins.module_utils.backends import block, fuse, loop, nbd
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.state import distro
 
 BACKENDS = (loop.BACKEND, nbd.BACKEND, fuse.BACKEND, block.BACKEND)
 NAMES = tuple(b.name for b in BACKENDS)
@@ -42,8 +43,8 @@ def choose(image, fmt, wanted, host):
         if why is None:
             return backend
         reasons.append("%s: %s" % (backend.name, why))
-    raise VirtDiskError("%s is a %s image, and this host has no backend for it (%s); the virt.disk.image_host "
-                        "role installs the tools and loads the modules" % (image.path, fmt, "; ".join(reasons)))
+    raise VirtDiskError("%s is a %s image, and this host has no backend for it (%s); %s"
+                        % (image.path, fmt, "; ".join(reasons), distro.no_backend(distro.read(), fmt)))
 
 
 def usable(host):
