@@ -23,9 +23,11 @@ export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 
 # +kernel: the kernel tier (a QEMU guest) runs in the background, beside the
 # host tiers after it; hack/run-tiers.sh waits for it at the end.
-TIERS := setup sync +kernel sanity lint release-check units integration system molecule
+# +matrix-static: sanity and units of the other ansible-core versions
+# (tests/matrix.txt) in the background too; they use no device.
+TIERS := setup sync +kernel +matrix-static sanity lint release-check units integration system molecule matrix-integration
 
-.PHONY: help setup setup-demo sync sanity lint release-check units integration system molecule kernel test-kernel bench leaks test \
+.PHONY: help setup setup-demo sync sanity lint release-check units integration system molecule matrix matrix-static matrix-integration kernel test-kernel bench leaks test \
 	demo build changelog clean
 
 help:
@@ -41,6 +43,8 @@ help:
 	@echo "  make integration  ansible-test integration on this host (root, destructive), then the leak check"
 	@echo "  make system       concurrency and fault tests (tests/system, pytest-ansible, real devices), then the leak check"
 	@echo "  make molecule     the molecule scenario extensions/molecule/default on localhost, then the leak check"
+	@echo "  make matrix       sanity, units and integration on the other ansible-core versions of tests/matrix.txt"
+	@echo "                    (matrix-static: sanity and units; matrix-integration: integration)"
 	@echo "  make kernel       the real-kernel tier: nbd, kpartx, kernel scan, the role and playbook runs in a Debian kernel under QEMU"
 	@echo "  make bench        image_mount against hand-written commands, fuse start-up, 32 in parallel (build/bench/; root, ~2 min)"
 	@echo "  make leaks        the leak check alone (loop devices, mounts, qemu helpers, nbd, dm)"
@@ -85,6 +89,17 @@ bench:
 # kpartx, kernel partition scanning and module loading (tests/kernel/README.md).
 kernel test-kernel: sync
 	bash tests/kernel/run.sh
+
+# The other ansible-core versions of tests/matrix.txt, each in its own venv
+# and copy of the tree.
+matrix:
+	@hack/matrix.sh sanity,units,integration
+
+matrix-static:
+	@hack/matrix.sh sanity,units
+
+matrix-integration:
+	@hack/matrix.sh integration
 
 molecule: sync
 	molecule test

@@ -20,7 +20,7 @@ import tarfile
 
 # Top-level entries of the collection.
 ALLOWED_TOP = {
-    "MANIFEST.json", "FILES.json", "README.md", "COPYING", "LICENSES", "REUSE.toml", "bindep.txt",
+    "MANIFEST.json", "FILES.json", "README.md", "CHANGELOG.rst", "COPYING", "LICENSES", "REUSE.toml", "bindep.txt",
     "changelogs", "docs", "extensions", "meta", "playbooks", "plugins", "roles", "tests",
 }
 # Under tests/, only what ansible-test runs from an installed collection.
@@ -32,12 +32,12 @@ UNWANTED = [
     "hack", "bench", ".ci", "Makefile", ".git", ".gitignore", ".ansible-lint", ".yamllint",
     ".venv*", ".cache", ".ansible", ".pytest_cache", ".mypy_cache", "__pycache__", "*.pyc",
     "build", "collections", "*.tar.gz", "output", "fragments", ".plugin-cache.yaml",
-    "tests/kernel*", "tests/system*", "tests/requirements.txt", "tests/release-requirements.txt",
+    "tests/kernel*", "tests/system*", "tests/requirements.txt", "tests/release-requirements.txt", "tests/matrix.txt",
 ]
 
 REQUIRED = [
     "MANIFEST.json", "FILES.json", "README.md", "COPYING", "LICENSES/GPL-3.0-or-later.txt", "REUSE.toml",
-    "bindep.txt", "meta/runtime.yml", "meta/execution-environment.yml", "changelogs/changelog.yaml",
+    "bindep.txt", "meta/runtime.yml", "meta/execution-environment.yml", "changelogs/changelog.yaml", "CHANGELOG.rst",
     "docs/docsite/extra-docs.yml", "docs/docsite/links.yml",
     "plugins/modules/image_mount.py", "plugins/modules/image_mount_info.py", "roles/image_host/tasks/main.yml",
 ]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # ansible-test integration on this host (root, destructive targets allowed,
-# controller Python) over every target in tests/integration/targets of the
-# synced copy, then the leak check. The leak check runs even when targets
-# failed; both must pass. Under CI=true a run in which no target ran fails.
+# controller Python) over the targets given, else those of this ansible-core's
+# row in tests/matrix.txt (VIRT_DISK_CORE, hack/lib.sh), then the leak check.
+# The leak check runs even when targets failed; both must pass. Under CI=true
+# a run in which no target ran fails.
 set -euo pipefail
 # shellcheck source=hack/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -18,12 +19,26 @@ fi
 
 "$REPO_ROOT/hack/seed-get-pip.sh" >/dev/null
 
+# The targets: those given, else this ansible-core's row of tests/matrix.txt.
+if (($# == 0)) && [[ "$CORE_TARGETS" != all ]]; then
+    IFS=, read -ra row_targets <<<"$CORE_TARGETS"
+    set -- "${row_targets[@]}"
+fi
+
+# The managed-node Pythons of this row, for the target image_mount_python,
+# passed as extra vars (ansible-test's integration_config.yml).
+IFS=, read -ra managed <<<"$MANAGED_PYTHONS"
+pythons_yaml=$("$REPO_ROOT/hack/pythons.sh" "${managed[@]}" | awk '{ printf "  \"%s\": %s\n", $1, $2 }') ||
+    die "the managed-node Pythons $MANAGED_PYTHONS of ansible-core $CORE_VERSION are not all here"
+printf '# written by hack/integration.sh\nvirt_disk_pythons:\n%s\n' "$pythons_yaml" >tests/integration/integration_config.yml
+
+log=integration$LOG_TAG
 rc=0
-run_logged integration ansible-test integration --venv --requirements --python "$CONTROLLER_PYTHON" \
+run_logged "$log" ansible-test integration --venv --requirements --python "$CONTROLLER_PYTHON" \
     --allow-destructive --color no "$@" || rc=$?
 
-ran=$(grep -cE '^Running .* integration test (role|script)' "$LOG_DIR/integration.log" || true)
-echo "integration: $ran targets run, exit status $rc (log: $LOG_DIR/integration.log)"
+ran=$(grep -cE '^Running .* integration test (role|script)' "$LOG_DIR/$log.log" || true)
+echo "integration (ansible-core $CORE_VERSION): $ran targets run, exit status $rc (log: $LOG_DIR/$log.log)"
 if ((ran == 0)); then
     if is_ci; then
         echo "integration: FAILED: no integration target ran" >&2
@@ -34,7 +49,7 @@ if ((ran == 0)); then
 fi
 
 # Targets ansible-test left out (unsupported, disabled, unstable, needs/...).
-excluded=$(grep -E '^WARNING: Excluding .*tests' "$LOG_DIR/integration.log" | sort -u || true)
+excluded=$(grep -E '^WARNING: Excluding .*tests' "$LOG_DIR/$log.log" | sort -u || true)
 if [[ -n "$excluded" ]]; then
     printf 'integration: %s\n' "$excluded"
     if is_ci; then

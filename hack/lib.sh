@@ -2,15 +2,43 @@
 # Common settings for the tier scripts; sourced, not run.
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV=${VENV:-$REPO_ROOT/.venv}
-COLLECTIONS_DIR=$REPO_ROOT/build/collections
-COLLECTION_COPY=$COLLECTIONS_DIR/ansible_collections/virt/disk
 LOG_DIR=$REPO_ROOT/build/logs
-CONTROLLER_PYTHON=3.11
+MATRIX_FILE=$REPO_ROOT/tests/matrix.txt
+PYTHONS_DIR=$REPO_ROOT/build/pythons
 CI=${CI:-false}
-export REPO_ROOT VENV COLLECTIONS_DIR COLLECTION_COPY LOG_DIR CONTROLLER_PYTHON CI
 
-export PATH="$VENV/bin:$PATH:/usr/sbin:/sbin"
+# The rows of tests/matrix.txt: core controller modules integration.
+matrix_rows() { grep -vE '^[[:space:]]*(#|$)' "$MATRIX_FILE"; }
+
+# The ansible-core under test: VIRT_DISK_CORE=X.Y picks that row of
+# tests/matrix.txt, unset the first. The first row runs in .venv ($VENV) on
+# the copy in build/collections, the others in build/venv-core-X.Y on their
+# own copy in build/collections-core-X.Y (so that they can run beside it).
+# LOG_TAG keeps their logs apart.
+if [[ -n "${VIRT_DISK_CORE:-}" ]]; then
+    matrix_row=$(matrix_rows | awk -v c="$VIRT_DISK_CORE" 'index($1, c ".") == 1' | head -n1)
+    [[ -n "$matrix_row" ]] || { echo "no ansible-core $VIRT_DISK_CORE in $MATRIX_FILE" >&2; exit 2; }
+else
+    matrix_row=$(matrix_rows | head -n1)
+fi
+read -r CORE_VERSION CONTROLLER_PYTHON MANAGED_PYTHONS CORE_TARGETS <<<"$matrix_row"
+CORE_SERIES=${CORE_VERSION%.*}
+if [[ "$matrix_row" == "$(matrix_rows | head -n1)" ]]; then
+    VENV=${VENV:-$REPO_ROOT/.venv}
+    LOG_TAG=""
+else
+    VENV=$REPO_ROOT/build/venv-core-$CORE_SERIES
+    LOG_TAG=-core-$CORE_SERIES
+fi
+COLLECTIONS_DIR=$REPO_ROOT/build/collections$LOG_TAG
+COLLECTION_COPY=$COLLECTIONS_DIR/ansible_collections/virt/disk
+unset matrix_row
+export REPO_ROOT VENV COLLECTIONS_DIR COLLECTION_COPY LOG_DIR MATRIX_FILE PYTHONS_DIR CI
+export CORE_VERSION CORE_SERIES CONTROLLER_PYTHON MANAGED_PYTHONS CORE_TARGETS LOG_TAG
+
+# build/pythons holds pythonX.Y links to the pyenv Pythons (hack/pythons.sh),
+# where ansible-test --python X.Y looks for them.
+export PATH="$VENV/bin:$PYTHONS_DIR:$PATH:/usr/sbin:/sbin"
 export ANSIBLE_COLLECTIONS_PATH=$COLLECTIONS_DIR
 # The synced copy lives inside this git work tree (under the ignored build/),
 # and ansible-test would otherwise find the outer .git and see no files at

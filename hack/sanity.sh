@@ -14,11 +14,11 @@ ignores=$(find tests/sanity -name 'ignore-*.txt' 2>/dev/null || true)
 "$REPO_ROOT/hack/seed-get-pip.sh" >/dev/null
 
 rc=0
-run_logged sanity ansible-test sanity --venv --requirements --python "$CONTROLLER_PYTHON" \
+run_logged "sanity$LOG_TAG" ansible-test sanity --venv --requirements --python "$CONTROLLER_PYTHON" \
     --color no --junit "$@" || rc=$?
 
 # Tests skipped for a reason (as opposed to "no files to test").
-skips=$(grep -E 'WARNING: (Skipping sanity test|Required program .* not found)|All targets skipped' "$LOG_DIR/sanity.log" | sort -u || true)
+skips=$(grep -E 'WARNING: (Skipping sanity test|Required program .* not found)|All targets skipped' "$LOG_DIR/sanity$LOG_TAG.log" | sort -u || true)
 if [[ -n "$skips" ]]; then
     echo "sanity: skipped for missing requirements:"
     printf '    %s\n' "$skips"
@@ -28,6 +28,6 @@ if [[ -n "$skips" ]]; then
     fi
 fi
 
-ran=$(grep -c '^Running sanity test' "$LOG_DIR/sanity.log" || true)
-echo "sanity: $ran sanity tests run, exit status $rc (log: $LOG_DIR/sanity.log)"
+ran=$(grep -c '^Running sanity test' "$LOG_DIR/sanity$LOG_TAG.log" || true)
+echo "sanity (ansible-core $CORE_VERSION): $ran sanity tests run, exit status $rc (log: $LOG_DIR/sanity$LOG_TAG.log)"
 exit "$rc"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Copy the working tree to build/collections/ansible_collections/virt/disk/.
+# Copy the working tree to build/collections/ansible_collections/virt/disk/
+# (with VIRT_DISK_CORE=X.Y: build/collections-core-X.Y/..., hack/lib.sh).
 #
 # ansible-test wants the collection in a real directory at
 # .../ansible_collections/<namespace>/<name>/ (a symlink is not accepted), and
@@ -8,9 +9,11 @@
 # would be ignored by git (.gitignore), .git, .venv and build/ stays out.
 # Uncommitted work is copied too, so the tiers test what is on disk.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=hack/lib.sh
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
 
-dest=build/collections/ansible_collections/virt/disk
+dest=$COLLECTION_COPY
 mkdir -p "$dest"
 
 # Excluded paths are also protected from --delete on the receiving side, so
@@ -24,4 +27,4 @@ rsync -a --delete \
     --filter=':- .gitignore' \
     ./ "$dest/"
 
-echo "sync: $(pwd)/$dest"
+echo "sync: $dest"

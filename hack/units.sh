@@ -22,7 +22,7 @@ junit_dir=tests/output/junit
 rm -f "$junit_dir"/python*-units.xml
 
 rc=0
-run_logged units ansible-test units --venv --requirements --python "$CONTROLLER_PYTHON" \
+run_logged "units$LOG_TAG" ansible-test units --venv --requirements --python "$CONTROLLER_PYTHON" \
     --color no "$@" || rc=$?
 
 mapfile -t reports < <(find "$junit_dir" -name 'python*-units.xml' 2>/dev/null | sort)

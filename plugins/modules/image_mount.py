@@ -28,6 +28,7 @@ author:
   - virt.disk maintainers (@virt-disk)
 requirements:
   - root on a Linux managed node
+  - Python 3.8 or later there, the lowest ansible-core 2.19 supports (3.9 with 2.20 and later; tested up to 3.13)
   - util-linux >= 2.38 for C(losetup), C(blockdev), C(sfdisk), C(blkid), C(partx), C(mount) and C(umount)
     (tested with 2.38.1, Debian 12)
   - qemu-img for the qemu formats (package C(qemu-utils) on Debian and Ubuntu, C(qemu-img) on the RHEL family;

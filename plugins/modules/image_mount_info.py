@@ -21,6 +21,8 @@ description:
 author:
   - virt.disk maintainers (@virt-disk)
 requirements:
+  - Python 3.8 or later on the managed node, the lowest ansible-core 2.19 supports (3.9 with 2.20 and later; tested
+    up to 3.13)
   - a Linux managed node (without O(image) the module reads sysfs, C(/proc) and the kernel's module lists and runs
     no tool)
   - with O(image), root (the image is locked under C(/run/virt-disk/) while the module looks into it), and
