@@ -205,8 +205,9 @@ def start(host, image_path, fmt, key, read_only, allow_backing_file):
         raise VirtDiskError("cannot create the export file %s: %s" % (export, e.strerror), step=step)
     if not os.path.exists(host.dev("fuse")):
         raise VirtDiskError("/dev/fuse does not exist: load the fuse module or use backend nbd", step=step)
-    host.runner.which(DAEMON, purpose="export qemu images through FUSE: %s"
-                      % distro.storage_daemon_package(distro.read()))
+    if host.which(DAEMON) is None:
+        raise VirtDiskError("%s is not installed on this host: %s"
+                            % (DAEMON, distro.storage_daemon_package(distro.read())), step=step)
     try:
         host.runner.run(daemon_args(image_path, fmt, export, pidfile, read_only, allow_backing_file), step=step)
     except VirtDiskError as e:

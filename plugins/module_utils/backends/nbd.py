@@ -78,7 +78,9 @@ def connect(host, image_path, fmt, read_only):
     """Serve image_path on a free nbd device; return (device, pid)."""
     sysfs = host.sysfs
     step = "connect %s to an nbd device with qemu-nbd" % image_path
-    host.runner.which(SERVER, purpose="serve qemu images on /dev/nbdN: %s" % distro.qemu_package(distro.read()))
+    if host.which(SERVER) is None:
+        raise VirtDiskError("%s is not installed on this host: %s" % (SERVER, distro.qemu_package(distro.read())),
+                            step=step)
     errors = []
     with Lock("nbd-allocation", host.timeout, "nbd device allocation", run_dir=host.run_dir):
         for name in sysfs.block_devices("nbd"):
