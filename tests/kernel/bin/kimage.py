@@ -276,7 +276,6 @@ def ladder():
 CASES = [
     # partition_mapper per backend; the image is GPT: 1=boot ext4, 2=root ext4
     ("nbd-kernel-qcow2", mapper_case("qcow2", "nbd", "kernel", strict_pid=True)),
-    ("nbd-kernel-raw", mapper_case("raw", "nbd", "kernel")),
     ("nbd-kpartx-qcow2", mapper_case("qcow2", "nbd", "kpartx")),
     ("nbd-kpartx-raw", mapper_case("raw", "nbd", "kpartx")),
     # Linux 6.1 scans nbd partitions on connect even with max_part=0 (extended
