@@ -15,15 +15,15 @@ matrix_rows() { grep -vE '^[[:space:]]*(#|$)' "$MATRIX_FILE"; }
 # the copy in build/collections, the others in build/venv-core-X.Y on their
 # own copy in build/collections-core-X.Y (so that they can run beside it).
 # LOG_TAG keeps their logs apart.
+first_row=$(matrix_rows | head -n1)
+matrix_row=$first_row
 if [[ -n "${VIRT_DISK_CORE:-}" ]]; then
     matrix_row=$(matrix_rows | awk -v c="$VIRT_DISK_CORE" 'index($1, c ".") == 1' | head -n1)
     [[ -n "$matrix_row" ]] || { echo "no ansible-core $VIRT_DISK_CORE in $MATRIX_FILE" >&2; exit 2; }
-else
-    matrix_row=$(matrix_rows | head -n1)
 fi
 read -r CORE_VERSION CONTROLLER_PYTHON MANAGED_PYTHONS CORE_TARGETS <<<"$matrix_row"
 CORE_SERIES=${CORE_VERSION%.*}
-if [[ "$matrix_row" == "$(matrix_rows | head -n1)" ]]; then
+if [[ "$matrix_row" == "$first_row" ]]; then
     VENV=${VENV:-$REPO_ROOT/.venv}
     LOG_TAG=""
 else
@@ -32,7 +32,7 @@ else
 fi
 COLLECTIONS_DIR=$REPO_ROOT/build/collections$LOG_TAG
 COLLECTION_COPY=$COLLECTIONS_DIR/ansible_collections/virt/disk
-unset matrix_row
+unset matrix_row first_row
 export REPO_ROOT VENV COLLECTIONS_DIR COLLECTION_COPY LOG_DIR MATRIX_FILE PYTHONS_DIR CI
 export CORE_VERSION CORE_SERIES CONTROLLER_PYTHON MANAGED_PYTHONS CORE_TARGETS LOG_TAG
 

@@ -126,6 +126,8 @@ fi
 # -------------------------------------------------------------- ansible-test
 if [[ "$mode" == full ]]; then
     VENV="$VENV" hack/seed-get-pip.sh
+    # tests/matrix.txt's first row: the same ansible-core as .venv, and its Pythons
+    VENV="$VENV" hack/setup-core.sh
 fi
 
 say "done ($mode)"

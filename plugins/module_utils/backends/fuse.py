@@ -127,9 +127,7 @@ class Fuse(Backend):
     def unusable(self, host):
         if not os.path.exists(host.dev("fuse")):
             return "/dev/fuse is missing (modprobe fuse)"
-        if host.which(DAEMON) is None:
-            return "%s is not installed (%s)" % (DAEMON, distro.storage_daemon_package(distro.read()))
-        return loop.BACKEND.unusable(host)
+        return _daemon_missing(host) or loop.BACKEND.unusable(host)
 
     def scan(self, host, claimed):
         """Loop devices over a FUSE export, and daemons exporting without one.
@@ -205,9 +203,9 @@ def start(host, image_path, fmt, key, read_only, allow_backing_file):
         raise VirtDiskError("cannot create the export file %s: %s" % (export, e.strerror), step=step)
     if not os.path.exists(host.dev("fuse")):
         raise VirtDiskError("/dev/fuse does not exist: load the fuse module or use backend nbd", step=step)
-    if host.which(DAEMON) is None:
-        raise VirtDiskError("%s is not installed on this host: %s"
-                            % (DAEMON, distro.storage_daemon_package(distro.read())), step=step)
+    missing = _daemon_missing(host)
+    if missing:
+        raise VirtDiskError(missing, step=step)
     try:
         host.runner.run(daemon_args(image_path, fmt, export, pidfile, read_only, allow_backing_file), step=step)
     except VirtDiskError as e:
@@ -223,6 +221,13 @@ def start(host, image_path, fmt, key, read_only, allow_backing_file):
         return mounted and _read_pid(pidfile)
     pid = poll(live, host.timeout, "the FUSE export %s" % export, step=step)
     return pid, export
+
+
+def _daemon_missing(host):
+    """Why qemu-storage-daemon cannot be run (not installed, and what to do), or None."""
+    if host.which(DAEMON) is None:
+        return "%s is not installed (%s)" % (DAEMON, distro.storage_daemon_package(distro.read()))
+    return None
 
 
 def unsupported(error):

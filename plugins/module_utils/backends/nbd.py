@@ -34,9 +34,7 @@ class Nbd(Backend):
     def unusable(self, host):
         if not nbd.available(host.sysfs):
             return "the kernel has no nbd devices (%s)" % distro.nbd_module(distro.read())
-        if host.which(SERVER) is None:
-            return "%s is not installed (%s)" % (SERVER, distro.qemu_package(distro.read()))
-        return None
+        return _server_missing(host)
 
     def scan(self, host, claimed):
         found = []
@@ -74,13 +72,20 @@ def is_free(sysfs, name):
             and not sysfs.holders(name))
 
 
+def _server_missing(host):
+    """Why qemu-nbd cannot be run (not installed, and what to install), or None."""
+    if host.which(SERVER) is None:
+        return "%s is not installed (%s)" % (SERVER, distro.qemu_package(distro.read()))
+    return None
+
+
 def connect(host, image_path, fmt, read_only):
     """Serve image_path on a free nbd device; return (device, pid)."""
     sysfs = host.sysfs
     step = "connect %s to an nbd device with qemu-nbd" % image_path
-    if host.which(SERVER) is None:
-        raise VirtDiskError("%s is not installed on this host: %s" % (SERVER, distro.qemu_package(distro.read())),
-                            step=step)
+    missing = _server_missing(host)
+    if missing:
+        raise VirtDiskError(missing, step=step)
     errors = []
     with Lock("nbd-allocation", host.timeout, "nbd device allocation", run_dir=host.run_dir):
         for name in sysfs.block_devices("nbd"):
