@@ -9,7 +9,8 @@
 #    every Python import take seconds under emulation; a squashfs on a virtio
 #    disk is read in bulk and cached).
 # 2. Gives Ansible a writable home on tmpfs and points it at a tmpfs copy of
-#    the synced collection (build/collections) and the venv's Python.
+#    the synced collection (build/collections) and the venv's Python; private
+#    copies of /etc/modprobe.d and /etc/modules-load.d (the role writes there).
 # 3. Loads nbd (max_part=16 nbds_max=16), dm-mod and loop (max_part=15).
 # 4. Runs every tests/kernel/suites/*.sh in order (KT_SUITES=glob to pick),
 #    each bounded by KT_SUITE_TIMEOUT seconds, then the final leak check.
@@ -95,6 +96,17 @@ synced=$REPO/build/collections/ansible_collections/virt/disk
 mkdir -p "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/virt/disk"
 rsync -a --exclude=/tests --exclude=/bench "$synced/" "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/virt/disk/" ||
     fatal "cannot copy $synced to $ANSIBLE_COLLECTIONS_PATH"
+# The guest's /etc is an overlay whose lower layer is the host's /etc, live:
+# under `make test` the host tiers (integration target image_host, molecule)
+# write and remove the role's /etc/modprobe.d/virt-disk.conf while suite 20
+# runs the role here, and the guest would see the host's file appear and
+# vanish. The guest gets private copies of the directories the role writes.
+for dir in /etc/modprobe.d /etc/modules-load.d; do
+    private=$WORK/etc/$(basename "$dir")
+    mkdir -p "$private" "$dir" || fatal "cannot make $private"
+    cp -a "$dir/." "$private/" || fatal "cannot copy $dir to $private"
+    mount --bind "$private" "$dir" || fatal "cannot bind $private over $dir"
+done
 
 # ---------------------------------------------------------------- kernel modules
 modprobe nbd max_part=16 nbds_max=16 || fatal "modprobe nbd failed"
