@@ -16,6 +16,9 @@ for the directory above it. Runs with the Python of .venv-release (bindep).
 3. On a Debian or Ubuntu host, the entries for this host name installed
    packages (make setup installs them): the names are real, not just
    consistent.
+4. The role virt.disk.image_host installs, on each claimed platform, every
+   package the bindep entries name there: its vars (vars/Debian.yml,
+   vars/RedHat.yml) rendered with that platform's facts.
 """
 
 from __future__ import annotations
@@ -24,8 +27,12 @@ import os
 import subprocess
 import sys
 
+import re
+
 import yaml
 from bindep.depends import Depends
+from jinja2.nativetypes import NativeEnvironment
+from packaging.version import Version
 
 # The tools the modules run, and the package that holds each one, per
 # claimed platform, with the bindep platform profiles of that platform.
@@ -39,6 +46,16 @@ RPM_COMMON = {
     "partx": "util-linux", "blockdev": "util-linux", "sfdisk": "util-linux", "kpartx": "kpartx",
     "dmsetup": "device-mapper", "fuser": "psmisc", "fusermount3": "fuse3", "qemu-img": "qemu-img",
     "qemu-nbd": "qemu-img", "qemu-storage-daemon": "qemu-img",
+}
+# ansible_facts of each platform, for rendering the role's package vars
+FACTS = {
+    "Debian 12": ("Debian", "Debian", "12", "12.8"),
+    "Debian 13": ("Debian", "Debian", "13", "13.2"),
+    "Ubuntu 22.04": ("Debian", "Ubuntu", "22", "22.04"),
+    "Ubuntu 24.04": ("Debian", "Ubuntu", "24", "24.04"),
+    "RHEL 9": ("RedHat", "RedHat", "9", "9.5"),
+    "Rocky Linux 9": ("RedHat", "Rocky", "9", "9.5"),
+    "CentOS Stream 9": ("RedHat", "CentOS", "9", "9"),
 }
 PLATFORMS = {
     "Debian 12": (["platform:debian", "platform:debian-12", "platform:debian-bookworm", "platform:dpkg"],
@@ -76,6 +93,33 @@ def entries(text):
     return result
 
 
+def role_packages(root, platform):
+    """The packages the role image_host installs on PLATFORM: its
+    vars/<os_family>.yml rendered with the platform's facts (plain Jinja with
+    the two Ansible tests the vars use)."""
+    family, distribution, major, version = FACTS[platform]
+    with open(os.path.join(root, "roles", "image_host", "vars", family + ".yml")) as f:
+        role_vars = yaml.safe_load(f)
+    env = NativeEnvironment()
+    env.tests["match"] = lambda value, pattern: re.match(pattern, str(value)) is not None
+    env.tests["version"] = lambda value, other, op: {">=": Version(value) >= Version(other),
+                                                     "<=": Version(value) <= Version(other)}[op]
+    context = {"ansible_facts": {"os_family": family, "distribution": distribution,
+                                 "distribution_major_version": major, "distribution_version": version}}
+
+    def render(value):
+        if isinstance(value, str) and "{{" in value:
+            for name in re.findall(r"\b__image_host_\w+", value):
+                if name not in context:
+                    context[name] = render(role_vars[name])
+            return env.from_string(value).render(**context)
+        if isinstance(value, list):
+            return [render(v) for v in value]
+        return value
+
+    return set(render(role_vars["__image_host_packages"]))
+
+
 def main() -> int:
     """Entry point."""
     root, introspected_path = sys.argv[1], sys.argv[2]
@@ -111,6 +155,10 @@ def main() -> int:
         if wrong:
             problems.append("%s: packages the modules do not need there: %s" % (platform, " ".join(sorted(wrong))))
         print("check-ee: %-15s %s" % (platform, " ".join(sorted(packages))))
+        role = role_packages(root, platform)
+        if not packages <= role:
+            problems.append("%s: the role image_host does not install %s (it installs %s)"
+                            % (platform, " ".join(sorted(packages - role)), " ".join(sorted(role))))
 
     # The names for this host, checked against its package database.
     host_profiles = Depends("").platform_profiles()

@@ -7,7 +7,8 @@
 #   3. reuse lint on the unpacked tarball: what ships is compliant too
 #   4. ansible-builder introspect on the unpacked tarball, checked by
 #      hack/check-ee.py: it reads every entry of bindep.txt, and the entries
-#      name the right package for every tool on every claimed platform
+#      name the right package for every tool on every claimed platform, and
+#      the role image_host installs them there
 #   5. galaxy-importer on the tarball (hack/galaxy-importer.cfg: ansible-doc and
 #      offline ansible-lint, no container): it must finish with no ERROR or
 #      WARNING line
@@ -15,6 +16,8 @@
 #      (docs/docsite: extra-docs.yml, links.yml, the guides in rst/ and their
 #      references) and the plugin and role docs as the docsite renders them;
 #      any message fails
+#   7. hack/check-readme-matrix.py: the README's "Tested with Ansible" table
+#      lists the rows of tests/matrix.txt (what `make test` runs)
 #
 # The tools live in .venv-release (hack/setup.sh release, pinned in
 # tests/release-requirements.txt). When they cannot be installed the check is
@@ -98,5 +101,8 @@ env -u ANSIBLE_COLLECTIONS_PATH PATH="$tools:$PATH" GIT_CEILING_DIRECTORIES="$ce
     die "FAILED: antsibull-docs lint-collection-docs found the problems above in the docsite or the plugin docs"
 say "antsibull-docs: the docsite and the plugin docs lint clean"
 
+step "7. the README's tested versions"
+python3 hack/check-readme-matrix.py "$REPO_ROOT"
+
 echo
-say "all passed: reuse (checkout and tarball), tarball contents, ansible-builder introspect, galaxy-importer, antsibull-docs"
+say "all passed: reuse (checkout and tarball), tarball contents, ansible-builder introspect, galaxy-importer, antsibull-docs, the README's matrix"
