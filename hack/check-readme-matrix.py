@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: virt.disk contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -6,7 +5,7 @@
 runs: one row per matrix row, in the same order, with the same ansible-core,
 controller Python, integration targets and managed-node Pythons.
 
-Usage: hack/check-readme-matrix.py [REPO_ROOT]"""
+Usage: python3 hack/check-readme-matrix.py [REPO_ROOT]"""
 
 import os
 import re
