@@ -157,6 +157,12 @@ options:
     description:
       - Attach the device read-only and mount read-only; the image's bytes are not changed.
       - For a block device only the mount is read-only.
+      - A journaling filesystem that was not cleanly unmounted (the disk of a VM that was killed or is
+        running) needs its journal replayed, which the kernel refuses on a read-only device. The mount is
+        then made without replay (C(noload) for ext3 and ext4, C(norecovery) for xfs,
+        C(rescue=nologreplay) for btrfs) and the task warns that the view is the filesystem as of its
+        last checkpoint and may lack the last writes. With O(read_only=false) the kernel replays the
+        journal into the image.
     type: bool
     default: false
   allow_backing_file:

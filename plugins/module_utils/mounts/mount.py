@@ -16,21 +16,55 @@ from ansible_collections.virt.disk.plugins.module_utils.kernel.kmsg import Kerne
 from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
 
 
+# The option that mounts a journaling filesystem without replaying its journal
+# or log. The kernel refuses to replay onto a read-only device ("recovery
+# required on readonly filesystem", "log replay required on RO media"), so a
+# read-only mount of an image that was not shut down cleanly needs it.
+NO_REPLAY = {"ext3": "noload", "ext4": "noload", "xfs": "norecovery", "btrfs": "rescue=nologreplay"}
+
+
 def mount(runner, device, path, fstype, opts, read_only, kernel_log=KernelLog):
     """Mount device at path. read_only forces "ro"; otherwise "ro" in opts is the
     user's (a read-only mount of a writable device), and "rw" is the default.
 
-    A failure carries what the kernel logged about the device meanwhile (the
-    filesystem's own reason, which mount(8) does not say)."""
+    A read-only mount that fails is tried once more without journal replay
+    (NO_REPLAY) when the filesystem journals; the option that made it work is
+    returned (None when the first try did). A failure carries what the kernel
+    logged about the device meanwhile (the filesystem's own reason, which
+    mount(8) does not say), and it is the first try's."""
     given = [o for o in (opts or "").split(",") if o]
     read_only = read_only or ("ro" in given and "rw" not in given)
     options = [o for o in given if o not in ("ro", "rw")]
     options.insert(0, "ro" if read_only else "rw")
+    step = "mount %s at %s" % (device, path)
+    try:
+        _run_logged(runner, _mount_args(device, path, fstype, options), device, step, kernel_log)
+        return None
+    except VirtDiskError as first:
+        if not read_only:
+            raise
+        option = NO_REPLAY.get(fstype or _probe_fstype(runner, device))
+        if option is None or option in options:
+            raise
+        try:
+            _run_logged(runner, _mount_args(device, path, fstype, options + [option]), device, step, kernel_log)
+        except VirtDiskError:
+            raise first  # pylint: disable=raise-missing-from
+        return option
+
+
+def _mount_args(device, path, fstype, options):
     args = ["mount"]
     if fstype:
         args += ["-t", fstype]
-    args += ["-o", ",".join(options), device, path]
-    _run_logged(runner, args, device, "mount %s at %s" % (device, path), kernel_log)
+    return args + ["-o", ",".join(options), device, path]
+
+
+def _probe_fstype(runner, device):
+    """The filesystem type blkid sees on device, or None."""
+    rc, out, _err = runner.run(["blkid", "-p", "-o", "value", "-s", "TYPE", device],
+                               step="probe the filesystem of %s" % device, check=False)
+    return (out.strip() or None) if rc == 0 else None
 
 
 def remount(runner, device, path, opts, read_only, kernel_log=KernelLog):

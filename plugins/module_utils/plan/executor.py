@@ -141,9 +141,16 @@ class Executor(object):
         self._disk.hold(self.device, self.host.timeout)
         node = self._node_for(number)
         device = node.device if node is not None else self.device
-        mnt.mount(self.host.runner, device, path, self.want.fstype, self.want.opts, self.want.read_only)
-        self._did("mounted %s at %s%s" % (device, path, " read-only" if self.want.read_only else ""),
-                  lambda: mnt.umount(self.host.runner, path))
+        no_replay = mnt.mount(self.host.runner, device, path, self.want.fstype, self.want.opts, self.want.read_only)
+        how = " read-only" if self.want.read_only or no_replay else ""
+        if no_replay:
+            how += " without replaying its journal (%s)" % no_replay
+            self.warnings.append(
+                "the filesystem on %s of %s was not cleanly unmounted and its journal cannot be replayed on a "
+                "read-only device: mounted at %s with %s, so it shows the filesystem as of its last checkpoint "
+                "and may lack the last writes; read_only: false replays the journal (into the image)"
+                % (device, self.image.path, path, no_replay))
+        self._did("mounted %s at %s%s" % (device, path, how), lambda: mnt.umount(self.host.runner, path))
         if mountinfo.top_mount_at(mountinfo.read(self.host.mountinfo_path), path) is None:
             raise VirtDiskError("mount reported success but nothing is mounted at %s" % path,
                                 step="mount %s at %s" % (device, path))

@@ -65,3 +65,64 @@ def test_umount_success_runs_umount_only():
     runner = FakeRunner([(0, "", "")])
     mounts.umount(runner, "/mnt/x")
     assert runner.calls == [["umount", "/mnt/x"]]
+
+
+class QuietLog(object):
+    """A kernel log that said nothing (kmsg.KernelLog's interface)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def about(self, device):
+        return []
+
+
+REFUSED = (32, "", "mount: /mnt/x: cannot mount /dev/loop0p1 read-only.")
+
+
+@pytest.mark.parametrize("fstype, option", [("ext4", "noload"), ("ext3", "noload"), ("xfs", "norecovery"),
+                                            ("btrfs", "rescue=nologreplay")])
+def test_read_only_mount_retries_without_replay(fstype, option):
+    # the kernel refuses to replay a journal onto a read-only device; without replay it mounts
+    runner = FakeRunner([REFUSED, (0, "", "")])
+    used = mounts.mount(runner, "/dev/loop0p1", "/mnt/x", fstype, "nodev", True, kernel_log=QuietLog)
+    assert used == option
+    assert runner.calls == [["mount", "-t", fstype, "-o", "ro,nodev", "/dev/loop0p1", "/mnt/x"],
+                            ["mount", "-t", fstype, "-o", "ro,nodev," + option, "/dev/loop0p1", "/mnt/x"]]
+
+
+def test_read_only_mount_without_fstype_probes_it_for_the_retry():
+    runner = FakeRunner([REFUSED, (0, "xfs\n", ""), (0, "", "")])
+    used = mounts.mount(runner, "/dev/loop0p1", "/mnt/x", None, "nodev", True, kernel_log=QuietLog)
+    assert used == "norecovery"
+    assert runner.calls[1] == ["blkid", "-p", "-o", "value", "-s", "TYPE", "/dev/loop0p1"]
+    assert runner.calls[2] == ["mount", "-o", "ro,nodev,norecovery", "/dev/loop0p1", "/mnt/x"]
+
+
+def test_a_clean_mount_needs_no_retry():
+    runner = FakeRunner()
+    assert mounts.mount(runner, "/dev/loop0p1", "/mnt/x", "ext4", "nodev", True, kernel_log=QuietLog) is None
+    assert len(runner.calls) == 1
+
+
+@pytest.mark.parametrize("fstype, read_only, opts", [
+    ("ext4", False, "nodev"),  # writable: the kernel replays; the failure is something else
+    ("vfat", True, "nodev"),  # no journal
+    ("ext4", True, "nodev,noload"),  # already without replay
+])
+def test_no_retry_where_replay_is_not_the_question(fstype, read_only, opts):
+    runner = FakeRunner([REFUSED])
+    with pytest.raises(VirtDiskError):
+        mounts.mount(runner, "/dev/loop0p1", "/mnt/x", fstype, opts, read_only, kernel_log=QuietLog)
+    assert len(runner.calls) == 1
+
+
+def test_a_failed_retry_reports_the_first_failure():
+    runner = FakeRunner([REFUSED, (32, "", "mount: /mnt/x: wrong fs type, bad option.")])
+    with pytest.raises(VirtDiskError) as info:
+        mounts.mount(runner, "/dev/loop0p1", "/mnt/x", "ext4", "nodev", True, kernel_log=QuietLog)
+    assert "cannot mount /dev/loop0p1 read-only" in str(info.value)
+    assert len(runner.calls) == 2
