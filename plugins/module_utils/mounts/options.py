@@ -38,7 +38,8 @@ def split(opts):
     return [o.strip() for o in (opts or "").split(",") if o.strip()]
 
 
-def _boot_only(option):
+def boot_only(option):
+    """An option that says how or when to mount at boot, not how the filesystem behaves."""
     return option in _BOOT_ONLY or option.startswith("x-") or option.startswith("comment=")
 
 
@@ -50,7 +51,7 @@ def wanted(opts, read_only):
         if option in _FLAGS:
             name, value = _FLAGS[option]
             flags[name] = value
-        elif not _boot_only(option) and option not in fs_options:
+        elif not boot_only(option) and option not in fs_options:
             fs_options.append(option)
     if read_only:
         flags["ro"] = True
