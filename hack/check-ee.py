@@ -24,10 +24,9 @@ for the directory above it. Runs with the Python of .venv-release (bindep).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
-
-import re
 
 import yaml
 from bindep.depends import Depends

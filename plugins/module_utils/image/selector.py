@@ -13,26 +13,13 @@ from __future__ import annotations
 import platform
 
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.image.dps import ROOT as DPS_ROOT
 from ansible_collections.virt.disk.plugins.module_utils.image.parttable import describe
 
 WHOLE = 0
 KEYS = {"LABEL": "label", "UUID": "uuid", "PARTLABEL": "partlabel", "PARTUUID": "partuuid"}
 CASELESS = ("uuid", "partuuid")
 LINUX_FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs", "btrfs", "squashfs", "erofs", "f2fs")
-
-# Discoverable Partitions Specification: root partition type per architecture.
-DPS_ROOT = {
-    "x86_64": "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
-    "amd64": "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
-    "aarch64": "b921b045-1df0-41c3-af44-4c6f280d3fae",
-    "arm64": "b921b045-1df0-41c3-af44-4c6f280d3fae",
-    "i386": "44479540-f297-41b2-9af7-d131d5f0458a",
-    "i686": "44479540-f297-41b2-9af7-d131d5f0458a",
-    "armv7l": "69dad710-2ce4-4e3c-b16c-21a1d49abed3",
-    "riscv64": "72ec70a6-cf74-40e6-bd49-4bda08e8f224",
-    "ppc64le": "c31c45e6-3f39-412e-80fb-4809c4980599",
-    "s390x": "5eead9a9-fe09-4a1e-a1d7-520d00531306",
-}
 
 
 def parse(text):
@@ -51,13 +38,30 @@ def parse(text):
         "LABEL=, UUID=, PARTLABEL= or PARTUUID=" % text)
 
 
-def _candidates(table):
+def candidates(table):
     """Partitions plus, on a disk without a table, the whole device as number 0."""
     if table.label is None:
         whole = dict(table.whole)
         whole.update({"number": WHOLE, "partlabel": None, "partuuid": None})
         return [whole]
     return table.partitions
+
+
+def fstype_of(table, number):
+    """The filesystem the probe saw on partition number (0: a whole device without a table), or None."""
+    for part in candidates(table):
+        if part["number"] == number:
+            return part.get("fstype")
+    return None
+
+
+def matching(table, kind, value):
+    """The numbers of the candidates whose field kind (a KEYS value) is value
+    (UUIDs without regard to case)."""
+    if kind in CASELESS:
+        value = value.lower()
+    return [part["number"] for part in candidates(table)
+            if part.get(kind) is not None and (part[kind].lower() if kind in CASELESS else part[kind]) == value]
 
 
 def _mountable(part):
@@ -79,13 +83,7 @@ def resolve(selector, table, image, arch=None):
         return value
     if kind == "auto":
         return _auto(table, image, arch)
-    matches = []
-    for part in _candidates(table):
-        have = part.get(kind)
-        if have is None:
-            continue
-        if (have.lower() if kind in CASELESS else have) == value:
-            matches.append(part["number"])
+    matches = matching(table, kind, value)
     name = [k for k, v in KEYS.items() if v == kind][0]
     if not matches:
         raise VirtDiskError("no partition of %s matches %s=%s; partitions seen: %s"

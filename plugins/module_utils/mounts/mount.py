@@ -23,12 +23,13 @@ from ansible_collections.virt.disk.plugins.module_utils.mounts import options as
 NO_REPLAY = {"ext3": "noload", "ext4": "noload", "xfs": "norecovery", "btrfs": "rescue=nologreplay"}
 
 
-def mount(runner, device, path, fstype, opts, read_only, kernel_log=KernelLog):
+def mount(runner, device, path, fstype, opts, read_only, kernel_log=KernelLog, probed_fstype=None):
     """Mount device at path. read_only forces "ro"; otherwise "ro" in opts is the
     user's (a read-only mount of a writable device), and "rw" is the default.
 
     A read-only mount that fails is tried once more without journal replay
-    (NO_REPLAY) when the filesystem journals; the option that made it work is
+    (NO_REPLAY) when the filesystem (fstype, else probed_fstype: what the
+    partition probe saw) journals; the option that made it work is
     returned (None when the first try did). A failure carries what the kernel
     logged about the device meanwhile (the filesystem's own reason, which
     mount(8) does not say), and it is the first try's."""
@@ -43,7 +44,7 @@ def mount(runner, device, path, fstype, opts, read_only, kernel_log=KernelLog):
     except VirtDiskError as first:
         if not read_only:
             raise
-        option = NO_REPLAY.get(fstype or _probe_fstype(runner, device))
+        option = NO_REPLAY.get(fstype or probed_fstype)
         if option is None or option in options:
             raise
         try:
@@ -58,13 +59,6 @@ def _mount_args(device, path, fstype, options):
     if fstype:
         args += ["-t", fstype]
     return args + ["-o", ",".join(options), device, path]
-
-
-def _probe_fstype(runner, device):
-    """The filesystem type blkid sees on device, or None."""
-    rc, out, _err = runner.run(["blkid", "-p", "-o", "value", "-s", "TYPE", device],
-                               step="probe the filesystem of %s" % device, check=False)
-    return (out.strip() or None) if rc == 0 else None
 
 
 def remount(runner, device, path, opts, read_only, kernel_log=KernelLog):

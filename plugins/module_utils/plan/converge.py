@@ -174,6 +174,10 @@ class Run(object):
         self.table = table
         self.want.number = selector.resolve(self.sel, table, self.image.path)
 
+    def probed_fstype(self, number):
+        """The filesystem the partition table probe saw on partition number (0: the whole device), or None."""
+        return selector.fstype_of(self.table, number) if self.table is not None else None
+
     def fail(self, error):
         return ConvergeError(error, self.result)
 
@@ -216,7 +220,7 @@ class Run(object):
         """Run the steps; for a qemu image attached by them, probe it, select
         the partition and run the rest. Any failure rolls back."""
         ex = load_work().Executor(self.host, self.image, self.want, obs.attachment, fmt=self.fmt,
-                                  allow_backing_file=self.allow_backing_file)
+                                  allow_backing_file=self.allow_backing_file, fstype_of=self.probed_fstype)
         try:
             probe_first = [s.op for s in steps][-1:] == ["resolve"]
             ex.run(steps[:-1] if probe_first else steps)

@@ -24,12 +24,13 @@ from ansible_collections.virt.disk.plugins.module_utils.state.locking import Dis
 
 
 class Executor(object):
-    def __init__(self, host, image, want, attachment=None, fmt="raw", allow_backing_file=False):
+    def __init__(self, host, image, want, attachment=None, fmt="raw", allow_backing_file=False, fstype_of=None):
         self.host = host
         self.image = image
         self.want = want
         self.fmt = fmt
         self.allow_backing_file = allow_backing_file
+        self.fstype_of = fstype_of or (lambda number: None)  # the probed filesystem of a partition
         self.device = attachment.device if attachment is not None else None
         self.backend = attachment.backend if attachment is not None else want.backend
         self.pid = attachment.pid if attachment is not None else None
@@ -141,7 +142,8 @@ class Executor(object):
         self._disk.hold(self.device, self.host.timeout)
         node = self._node_for(number)
         device = node.device if node is not None else self.device
-        no_replay = mnt.mount(self.host.runner, device, path, self.want.fstype, self.want.opts, self.want.read_only)
+        no_replay = mnt.mount(self.host.runner, device, path, self.want.fstype, self.want.opts, self.want.read_only,
+                              probed_fstype=self.fstype_of(number))
         how = " read-only" if self.want.read_only or no_replay else ""
         if no_replay:
             how += " without replaying its journal (%s)" % no_replay

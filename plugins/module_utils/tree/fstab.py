@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.virt.disk.plugins.module_utils.image.selector import KEYS
 from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
 
 # filesystems that are not on a disk of this image
@@ -21,8 +22,6 @@ NETWORK = frozenset(["nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "sshfs", "
 PSEUDO = frozenset(["proc", "sysfs", "tmpfs", "ramfs", "devpts", "devtmpfs", "cgroup", "cgroup2", "securityfs",
                     "debugfs", "tracefs", "hugetlbfs", "mqueue", "pstore", "efivarfs", "bpf", "configfs", "fusectl",
                     "binfmt_misc", "autofs", "rpc_pipefs", "nfsd", "selinuxfs", "overlay", "none"])
-# the sources that name a filesystem of the disk: fstab key -> partition table field
-TAGS = {"UUID": "uuid", "LABEL": "label", "PARTUUID": "partuuid", "PARTLABEL": "partlabel"}
 BY_LINK = {"by-uuid": "uuid", "by-label": "label", "by-partuuid": "partuuid", "by-partlabel": "partlabel"}
 # plain device names of a disk's partitions: /dev/vda2, /dev/sda1, /dev/xvdb3, /dev/hda1, /dev/nvme0n1p2,
 # /dev/mmcblk0p1
@@ -60,8 +59,8 @@ def unescape(field):
 def source_key(source):
     """(kind, value) of an fstab source; see Entry."""
     key, sep, value = source.partition("=")
-    if sep and key.upper() in TAGS and value:
-        return TAGS[key.upper()], value.strip('"')
+    if sep and key.upper() in KEYS and value:
+        return KEYS[key.upper()], value.strip('"')
     if source.startswith("/dev/disk/"):
         parts = source.split("/")
         if len(parts) == 5 and parts[3] in BY_LINK and parts[4]:

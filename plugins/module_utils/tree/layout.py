@@ -11,11 +11,9 @@ every rule; the executor mounts the result in order."""
 from __future__ import annotations
 
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.image import dps, selector
 from ansible_collections.virt.disk.plugins.module_utils.image.parttable import describe
-from ansible_collections.virt.disk.plugins.module_utils.tree import dps, fstab
-
-CASELESS = ("uuid", "partuuid")
-NAMES = {"uuid": "UUID", "label": "LABEL", "partuuid": "PARTUUID", "partlabel": "PARTLABEL"}
+from ansible_collections.virt.disk.plugins.module_utils.tree import fstab
 
 
 class Mount(object):
@@ -80,24 +78,11 @@ def find_source(entry, table):
         return entry.value if table.get(entry.value) is not None else None
     if entry.kind is None:
         return None
-    value = entry.value.lower() if entry.kind in CASELESS else entry.value
-    candidates = list(table.partitions)
-    if table.label is None:
-        whole = dict(table.whole)
-        whole["number"] = 0
-        candidates = [whole]
-    found = [p["number"] for p in candidates
-             if p.get(entry.kind) is not None
-             and (p[entry.kind].lower() if entry.kind in CASELESS else p[entry.kind]) == value]
+    found = selector.matching(table, entry.kind, entry.value)
     if len(found) > 1:
         raise VirtDiskError("fstab line %d: %s matches several partitions (%s); the image's fstab is ambiguous"
                             % (entry.line, entry.source, ", ".join(str(n) for n in found)))
     return found[0] if found else None
-
-
-def _fstype_of(table, number):
-    part = table.get(number) if number else dict(table.whole, number=0)
-    return (part or {}).get("fstype")
 
 
 def from_fstab(table, root_number, entries, image, can_mount, with_noauto=False):
@@ -130,7 +115,7 @@ def from_fstab(table, root_number, entries, image, can_mount, with_noauto=False)
         if entry.kind == "device":
             warnings.append("fstab line %d: %s names a device of the machine the image ran on; taken as "
                             "partition %d of the image" % (entry.line, entry.source, number))
-        fstype = entry.fstype if entry.fstype not in ("auto", "") else _fstype_of(table, number)
+        fstype = entry.fstype if entry.fstype not in ("auto", "") else selector.fstype_of(table, number)
         options = fstab.mount_options(entry)
         if target == "/":
             if number != root_number:
@@ -150,7 +135,7 @@ def from_fstab(table, root_number, entries, image, can_mount, with_noauto=False)
                             "reason": "this kernel cannot mount %s" % fstype})
             continue
         mounts.append(Mount(target, number, fstype, options, "fstab", entry.source, entry.line))
-    root_fstype = mounts[0].fstype or _fstype_of(table, root_number)
+    root_fstype = mounts[0].fstype or selector.fstype_of(table, root_number)
     if root_fstype and not can_mount(root_fstype):
         raise VirtDiskError("the root of %s (partition %d) is %s, which this kernel cannot mount"
                             % (image, root_number, root_fstype))

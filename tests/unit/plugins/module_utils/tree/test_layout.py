@@ -9,7 +9,8 @@ import pytest
 
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.image.parttable import Table
-from ansible_collections.virt.disk.plugins.module_utils.tree import dps, fstab, layout
+from ansible_collections.virt.disk.plugins.module_utils.image import dps
+from ansible_collections.virt.disk.plugins.module_utils.tree import fstab, layout
 
 X86_ROOT = "4f68bce3-e8cd-4db1-96e7-fbcaf984b709"
 LINUX = "0fc63daf-8483-4772-8e79-3d69d8477de4"

@@ -2,12 +2,26 @@
 # Copyright: virt.disk contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The Discoverable Partitions Specification (uapi-group.org): where the
-partitions of a GPT disk without an fstab go, by their type UUID, as
-systemd-gpt-auto-generator and systemd-dissect place them."""
+"""The Discoverable Partitions Specification (uapi-group.org): the GPT
+partition types, the root type the selector's `auto` looks for, and where the
+partitions of a disk without an fstab go, as systemd-gpt-auto-generator and
+systemd-dissect place them."""
 
 from __future__ import annotations
 
+# the root partition type per architecture
+ROOT = {
+    "x86_64": "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
+    "amd64": "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
+    "aarch64": "b921b045-1df0-41c3-af44-4c6f280d3fae",
+    "arm64": "b921b045-1df0-41c3-af44-4c6f280d3fae",
+    "i386": "44479540-f297-41b2-9af7-d131d5f0458a",
+    "i686": "44479540-f297-41b2-9af7-d131d5f0458a",
+    "armv7l": "69dad710-2ce4-4e3c-b16c-21a1d49abed3",
+    "riscv64": "72ec70a6-cf74-40e6-bd49-4bda08e8f224",
+    "ppc64le": "c31c45e6-3f39-412e-80fb-4809c4980599",
+    "s390x": "5eead9a9-fe09-4a1e-a1d7-520d00531306",
+}
 ESP = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
 XBOOTLDR = "bc13c2ff-59e6-4262-a352-b275fd6f7172"
 SWAP = "0657fd6d-a4ab-43c4-84e5-0933c84b4f4f"
