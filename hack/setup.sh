@@ -22,7 +22,7 @@ VENV=${VENV:-.venv}
 demo_packages=(util-linux fdisk e2fsprogs rsync)
 full_packages=(
     util-linux fdisk e2fsprogs xfsprogs btrfs-progs kpartx
-    qemu-utils qemu-system-common fuse3 rsync psmisc git make
+    qemu-utils qemu-system-common fuse3 rsync psmisc git make dosfstools
     shellcheck
 )
 

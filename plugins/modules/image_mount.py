@@ -106,6 +106,53 @@ options:
       - A selector that matches nothing fails and lists the partitions it saw.
     type: str
     default: auto
+  layout:
+    description:
+      - What O(state=mounted) mounts.
+      - V(partition) the selected partition at O(path).
+      - V(tree) the image's operating system as it boots. The selected partition (O(partition), the root) is
+        mounted at O(path), then beneath it every filesystem of the image that the image's own C(/etc/fstab)
+        names, parents before children (C(/boot) before C(/boot/efi)); see O(tree_source).
+      - The fstab and every mount point are resolved inside the image as its own root sees them (C(..) stops at
+        its root, an absolute symlink points into the image), so nothing of the image makes the module read or
+        mount anything of the host. Missing mount points are created inside the image, unless O(read_only).
+      - Sources by V(UUID=), V(LABEL=), V(PARTUUID=), V(PARTLABEL=), their C(/dev/disk/by-*) links, and device
+        names of the machine the image ran on (C(/dev/vda2), C(/dev/sda1), C(/dev/nvme0n1p2); taken as that
+        partition number, with a warning). A source that is not in the image fails the task and lists the
+        image's partitions, unless the entry says V(nofail) (then a warning).
+      - Left out, and returned in RV(tree_skipped) with the reason - swap, network and pseudo filesystems,
+        bind mounts, V(noauto) entries (unless O(tree_noauto)), and filesystems this kernel cannot mount (a
+        warning, for example the vfat ESP where the kernel has no vfat; a root it cannot mount fails).
+      - Each mount keeps the fstab options that say how the filesystem is mounted (V(subvol=), V(compress=),
+        V(umask=)...), drops those that say when (V(defaults), V(nofail), V(x-systemd.*)...), and adds O(opts).
+        The root is mounted with O(opts) and O(fstype) alone.
+      - A re-run compares each mount with the kernel's mount table (device, btrfs subvolume, options) and
+        adopts what matches; a mount point of the tree that has something else mounted fails and names it. A
+        failure part way rolls the tree back to what was found.
+      - V(unmapped) and V(absent) take the whole tree down, deepest first, as they do every mount of the image.
+    type: str
+    default: partition
+    choices: [partition, tree]
+    version_added: "1.1.0"
+  tree_source:
+    description:
+      - Where O(layout=tree) takes the tree from.
+      - V(fstab) the image's C(/etc/fstab); fails when it has none or no entry.
+      - V(dps) the GPT partition types of the L(Discoverable Partitions Specification,
+        https://uapi-group.org/specifications/specs/discoverable_partitions_specification/), as systemd places
+        them (ESP at C(/efi) or C(/boot), XBOOTLDR at C(/boot), C(/home), C(/srv), C(/var), C(/var/tmp),
+        C(/usr)); a partition is not mounted over a directory of the root that has files.
+      - V(auto) the fstab when it has an entry, else the partition types.
+    type: str
+    default: auto
+    choices: [auto, fstab, dps]
+    version_added: "1.1.0"
+  tree_noauto:
+    description:
+      - With O(layout=tree), mount the fstab entries marked V(noauto) too.
+    type: bool
+    default: false
+    version_added: "1.1.0"
   format:
     description:
       - Image format. V(auto) recognises qcow2, qed, vdi, vhdx, vpc and vmdk (sparse and descriptor files) from
@@ -250,6 +297,17 @@ EXAMPLES = r"""
     partition: LABEL=root
     read_only: true
 
+- name: Mount the image's operating system as it boots (root, then /boot, /boot/efi, /var... from its fstab)
+  virt.disk.image_mount:
+    image: /var/lib/images/golden.qcow2
+    path: /mnt/golden
+    layout: tree
+  register: golden
+
+- name: Show where each filesystem of the image went, and what was left out
+  ansible.builtin.debug:
+    msg: "{{ golden.tree | map(attribute='target') | list }}; skipped {{ golden.tree_skipped }}"
+
 - name: Take it all down again and remove the mount point (also after its file was deleted)
   virt.disk.image_mount:
     image: /var/lib/images/disk.img
@@ -317,6 +375,68 @@ pid:
   returned: always
   type: int
   sample: null
+tree:
+  description:
+    - With O(layout=tree) and O(state=mounted), the mounts of the tree, root first, parents before children.
+  returned: always
+  type: list
+  elements: dict
+  version_added: "1.1.0"
+  contains:
+    target:
+      description: The mount point in the image's terms (C(/boot/efi)).
+      type: str
+    path:
+      description: The mount point on the host, resolved inside the image.
+      type: str
+    partition:
+      description: The partition number.
+      type: int
+    device:
+      description: Its device node; null in check mode before it is mapped.
+      type: str
+    source:
+      description: The fstab source (C(UUID=...)), or how the partition was chosen (C(partition 3)).
+      type: str
+    fstype:
+      description: The filesystem type from the fstab, else as probed.
+      type: str
+    options:
+      description: The options it is mounted with (the fstab's that say how, then O(opts)).
+      type: str
+    origin:
+      description: V(selector) (the root, chosen by O(partition)), V(fstab), or V(dps) (placed by its partition type).
+      type: str
+    fstab_line:
+      description: The line of the image's fstab, or null.
+      type: int
+  sample:
+    - {target: /, path: /mnt/img, partition: 3, device: /dev/loop0p3, source: "UUID=5b1c...", fstype: ext4,
+       options: "errors=remount-ro,nodev,nosuid", origin: fstab, fstab_line: 1}
+    - {target: /boot, path: /mnt/img/boot, partition: 2, device: /dev/loop0p2, source: "LABEL=boot",
+       fstype: ext4, options: "nodev,nosuid", origin: fstab, fstab_line: 2}
+tree_skipped:
+  description: With O(layout=tree), the entries left out of the tree, and why.
+  returned: always
+  type: list
+  elements: dict
+  version_added: "1.1.0"
+  contains:
+    target:
+      description: The mount point in the image's terms, or null for a partition the DPS places nowhere.
+      type: str
+    source:
+      description: The fstab source or the partition.
+      type: str
+    fstab_line:
+      description: The line of the image's fstab, or null.
+      type: int
+    reason:
+      description: Why it is not mounted (V(swap), V(noauto), V(this kernel cannot mount vfat)...).
+      type: str
+  sample:
+    - {target: /boot/efi, source: "UUID=7C1A-2B3D", fstab_line: 4, reason: this kernel cannot mount vfat}
+    - {target: none, source: "UUID=0d5e...", fstab_line: 6, reason: swap}
 partitions:
   description: The partitions of the image, when they were probed (states V(mounted) and V(mapped)).
   returned: always
@@ -399,7 +519,7 @@ from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskEr
 from ansible_collections.virt.disk.plugins.module_utils.image.formats import FORMATS
 from ansible_collections.virt.disk.plugins.module_utils.kernel.partnodes import MAPPERS
 from ansible_collections.virt.disk.plugins.module_utils.plan.converge import converge
-from ansible_collections.virt.disk.plugins.module_utils.plan.planner import STATES
+from ansible_collections.virt.disk.plugins.module_utils.plan.planner import STATES, TREE_SOURCES
 from ansible_collections.virt.disk.plugins.module_utils.runner import Runner
 from ansible_collections.virt.disk.plugins.module_utils.state.host import Host
 
@@ -416,6 +536,9 @@ def main():
             partition_mapper=dict(type="str", default="auto", choices=["auto"] + list(MAPPERS)),
             fstype=dict(type="str"),
             opts=dict(type="str", default="nodev,nosuid"),
+            layout=dict(type="str", default="partition", choices=["partition", "tree"]),
+            tree_source=dict(type="str", default="auto", choices=list(TREE_SOURCES)),
+            tree_noauto=dict(type="bool", default=False),
             read_only=dict(type="bool", default=False),
             allow_backing_file=dict(type="bool", default=False),
             timeout=dict(type="int", default=30),

@@ -43,7 +43,7 @@ USR = {
 
 def places(partitions, arch, root_number, dir_state):
     """[(mount point, partition)] of the DPS-typed partitions, and
-    [(partition, reason)] of those left out.
+    [(partition, mount point, reason)] of those left out.
 
     dir_state(image_path) says what the root has there: "missing", "empty"
     or "full". As systemd does, a partition is not mounted over a directory
@@ -68,12 +68,12 @@ def places(partitions, arch, root_number, dir_state):
         else:
             continue
         if any(t == target for t, _p in placed):
-            left.append((part, "partition %d of the same type comes first (%s)"
-                               % ([p for t, p in placed if t == target][0]["number"], target)))
+            first = [p for t, p in placed if t == target][0]["number"]
+            left.append((part, target, "partition %d of the same type comes first (%s)" % (first, target)))
             continue
         if dir_state(target) == "full":
-            left.append((part, "the image's %s has files (the Discoverable Partitions Specification mounts "
-                               "only over an empty or missing directory)" % target))
+            left.append((part, target, "the image's %s has files (the Discoverable Partitions Specification mounts "
+                                       "only over an empty or missing directory)" % target))
             continue
         placed.append((target, part))
     return placed, left

@@ -23,7 +23,7 @@ from ansible_collections.virt.disk.plugins.module_utils.mounts import options as
 NO_REPLAY = {"ext3": "noload", "ext4": "noload", "xfs": "norecovery", "btrfs": "rescue=nologreplay"}
 
 
-def mount(runner, device, path, fstype, opts, read_only, kernel_log=KernelLog, probed_fstype=None):
+def mount(runner, device, path, fstype, opts, read_only, kernel_log=KernelLog, probed_fstype=None, canonicalize=True):
     """Mount device at path. read_only forces "ro"; otherwise "ro" in opts is the
     user's (a read-only mount of a writable device), and "rw" is the default.
 
@@ -32,14 +32,18 @@ def mount(runner, device, path, fstype, opts, read_only, kernel_log=KernelLog, p
     partition probe saw) journals; the option that made it work is
     returned (None when the first try did). A failure carries what the kernel
     logged about the device meanwhile (the filesystem's own reason, which
-    mount(8) does not say), and it is the first try's."""
+    mount(8) does not say), and it is the first try's.
+
+    canonicalize false passes path to the kernel as it is (mount(8)'s
+    --no-canonicalize): a mount point inside an image, resolved inside it
+    already, is not resolved again by a tool that follows symlinks to the host."""
     given = [o for o in (opts or "").split(",") if o]
     read_only = read_only or ("ro" in given and "rw" not in given)
     options = [o for o in given if o not in ("ro", "rw")]
     options.insert(0, "ro" if read_only else "rw")
     step = "mount %s at %s" % (device, path)
     try:
-        _run_logged(runner, _mount_args(device, path, fstype, options), device, step, kernel_log)
+        _run_logged(runner, _mount_args(device, path, fstype, options, canonicalize), device, step, kernel_log)
         return None
     except VirtDiskError as first:
         if not read_only:
@@ -48,13 +52,13 @@ def mount(runner, device, path, fstype, opts, read_only, kernel_log=KernelLog, p
         if option is None or option in options:
             raise
         try:
-            _run_logged(runner, _mount_args(device, path, fstype, options + [option]), device, step, kernel_log)
+            _run_logged(runner, _mount_args(device, path, fstype, options + [option], canonicalize), device, step, kernel_log)
         except VirtDiskError:
             raise first  # pylint: disable=raise-missing-from
         return option
 
 
-def _mount_args(device, path, fstype, options):
+def _mount_args(device, path, fstype, options, canonicalize):
     args = ["mount"]
     if fstype:
         args += ["-t", fstype]

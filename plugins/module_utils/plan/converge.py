@@ -109,7 +109,7 @@ class _Work(object):
 def load_work():
     """What a run needs only when it has work to do: the executor (and with it
     the backends' and mappers' tools and mount(8)), and the probe of partition
-    tables. Imported here, the one lazy import, so that a run with nothing to
+    tables. Imported here (as is the tree layer, in Run.tree_pass), so that a run with nothing to
     do never compiles them (Ansible compiles every module_utils file a module
     imports, on each run); tests/unit/.../plan/test_converge.py guards it."""
     from ansible_collections.virt.disk.plugins.module_utils.image import probe  # pylint: disable=import-outside-toplevel
@@ -141,9 +141,12 @@ def converge(params, host, check_mode):
         sel = selector.parse(params["partition"]) if not teardown else None
     except VirtDiskError as e:
         raise ConvergeError(e, result)
+    tree = None
+    if params.get("layout") == "tree" and state == "mounted":
+        tree = {"source": params.get("tree_source") or "auto", "noauto": bool(params.get("tree_noauto"))}
     want = Want(state, params.get("path"), None, backend, params["partition_mapper"], params.get("fstype"),
                 params["opts"], params["read_only"], backend_explicit=params["backend"] != "auto",
-                selector_text=params["partition"])
+                selector_text=params["partition"], tree=tree)
     # check mode writes nothing: it locks the image only when its lock file is already there
     with Lock(image.key, host.timeout, image.path, run_dir=host.run_dir, create=not check_mode):
         return Run(host, image, fmt, sel, want, params["allow_backing_file"], result).go(check_mode)
@@ -163,6 +166,7 @@ class Run(object):
         self.record = statefile.load(image.key, host.run_dir)
         self.cache = ImageCache(image, host.run_dir)
         self.table = None
+        self.tree = None  # the tree phase of a run with layout tree (treephase.Phase)
 
     def discover(self):
         obs = discovery.discover(self.host, self.image)
@@ -203,18 +207,55 @@ class Run(object):
         if want.state == "absent" and info.is_dir and not info.empty:
             result.setdefault("warnings", []).append("mount point %s is not empty; it was left in place" % want.path)
         before = res.snapshot(obs, want.number, want.path)
-        result["changed"] = bool(steps)
+        tree = None
+        if want.tree is not None and not steps:
+            try:
+                tree = self.tree_pass(obs, None)  # the root is mounted: the tree as it is now
+            except VirtDiskError as e:
+                res.fill(result, obs, self.table, want.number, want.path)
+                raise self.fail(VirtDiskError("%s: %s" % (image.path, e)))
+        more = tree.steps if tree is not None else []
+        result["changed"] = bool(steps or more)
         result["diff"] = {"before": before, "after": res.predict(before, steps, want, obs.attachment)}
-        if check_mode or not steps:
-            result["actions"] = [s.desc for s in steps] if check_mode else []
+        if check_mode or not (steps or more):
+            result["actions"] = [s.desc for s in steps + more] if check_mode else []
+            if check_mode and want.tree is not None and tree is None:
+                result["actions"].append("mount the image's tree beneath %s (known once its root is mounted)"
+                                         % want.path)
             if not check_mode:
                 self.cache.save()
             res.fill(result, obs, self.table, want.number, want.path)
+            if tree is not None:
+                res.fill_tree(result, tree)
             if check_mode:
                 res.fill_predicted(result, result["diff"]["after"])
             return result
         ex = self.execute(obs, steps)
         return self.finish(ex)
+
+    def tree_pass(self, obs, ex):
+        """The tree phase (plan/treephase.py) over the root mounted at path:
+        with ex, the steps are done; without, only collected. Imported here:
+        a run without layout tree does not compile the tree layer."""
+        from ansible_collections.virt.disk.plugins.module_utils.plan import treephase  # pylint: disable=import-outside-toplevel
+        want = self.want
+        work = treephase.layout_of(self.host, want.path, self.table, want.number, want.tree, self.image.path)
+        att = obs.attachment
+        nodes = {}
+        for part in self.table.partitions:
+            node = obs.node_of(att, part["number"], want.mapper)
+            if node is not None:
+                nodes[part["number"]] = node
+
+        def do(number, steps):
+            if ex is None:
+                return None
+            ex.run(steps)
+            return ex.node_for(number)
+        phase = treephase.Phase(self.host, work, want.path, want.opts, want.read_only,
+                                want.mapper, nodes, obs.mount_records, do).run()
+        phase.root = treephase.root_entry(work, want.path, obs.node_of(att, want.number, want.mapper), want.opts)
+        return phase
 
     def execute(self, obs, steps):
         """Run the steps; for a qemu image attached by them, probe it, select
@@ -228,6 +269,8 @@ class Run(object):
                 self.select(probe_table(self.host, ex.device, self.cache))
                 fresh = self.discover()
                 ex.run(plan(fresh, self.want, path_info(self.want.path, fresh.all_mounts)))
+            if self.want.tree is not None:
+                self.tree = self.tree_pass(self.discover(), ex)
         except Exception as e:  # pylint: disable=broad-except
             self._rolled_back(ex, e)
         return ex
@@ -265,6 +308,8 @@ class Run(object):
             after.apply_record(self.record)
         result["diff"]["after"] = res.snapshot(after, want.number, want.path)
         res.fill(result, after, self.table, want.number, want.path)
+        if self.tree is not None:
+            res.fill_tree(result, self.tree)
         return result
 
     def _remember(self, ex, after):
@@ -275,7 +320,8 @@ class Run(object):
             record["mounts"] = {}
         record.update(device=ex.device, image=self.image.path)
         if ex.mapped_with:
-            record["mappers"] = dict(record.get("mappers") or {}, **{str(self.want.number): ex.mapped_with})
+            record["mappers"] = dict(record.get("mappers") or {},
+                                     **dict((str(n), used) for n, used in ex.mapped_with.items()))
         mounted_now = set(m.path for m in after.mounts)
         mounts = dict(record.get("mounts") or {}, **ex.mounted)
         record["mounts"] = dict((p, m) for p, m in mounts.items() if p in mounted_now)

@@ -36,7 +36,7 @@ class Executor(object):
         self.pid = attachment.pid if attachment is not None else None
         self.forced = []
         self.node = None
-        self.mapped_with = None
+        self.mapped_with = {}  # partition number -> the mapper that mapped it in this run
         self.actions = []
         self.warnings = []
         self.changed_for_good = False
@@ -105,7 +105,7 @@ class Executor(object):
         node, used, created = mappers.map_partition(ctx, number, mapper, self.backend.partscan_wait(self.host))
         self.node = node
         if used is not None:
-            self.mapped_with = used
+            self.mapped_with[number] = used
             self._did("mapped partition %d of %s as %s (%s)" % (number, self.device, node.device, used),
                       lambda: mappers.unmap_partition(ctx, number, used))
         if created:
@@ -128,7 +128,8 @@ class Executor(object):
                 os.rmdir(created)
         self._did("created the mount point %s" % path, undo)
 
-    def _node_for(self, number):
+    def node_for(self, number):
+        """The device node of partition number (None for the whole device); fails when it has none."""
         if self.node is not None and self.node.number == number:
             return self.node
         if number == 0:
@@ -139,11 +140,18 @@ class Executor(object):
         return node
 
     def _do_mount(self, path, number):
+        self._mount(path, number, self.want.fstype, self.want.opts)
+
+    def _do_mount_tree(self, path, number, fstype, opts):
+        """Mount a partition beneath the root of a tree (plan/treephase.py); path is resolved inside the tree."""
+        self._mount(path, number, fstype, opts, tree=True)
+
+    def _mount(self, path, number, fstype, opts, tree=False):
         self._disk.hold(self.device, self.host.timeout)
-        node = self._node_for(number)
+        node = self.node_for(number)
         device = node.device if node is not None else self.device
-        no_replay = mnt.mount(self.host.runner, device, path, self.want.fstype, self.want.opts, self.want.read_only,
-                              probed_fstype=self.fstype_of(number))
+        no_replay = mnt.mount(self.host.runner, device, path, fstype, opts, self.want.read_only,
+                              probed_fstype=self.fstype_of(number), canonicalize=not tree)
         how = " read-only" if self.want.read_only or no_replay else ""
         if no_replay:
             how += " without replaying its journal (%s)" % no_replay
@@ -156,13 +164,16 @@ class Executor(object):
         if mountinfo.top_mount_at(mountinfo.read(self.host.mountinfo_path), path) is None:
             raise VirtDiskError("mount reported success but nothing is mounted at %s" % path,
                                 step="mount %s at %s" % (device, path))
-        self.mounted[path] = {"opts": self.want.opts, "fstype": self.want.fstype}
+        self.mounted[path] = {"opts": opts, "fstype": fstype}
 
-    def _do_remount(self, path, source):
-        mnt.remount(self.host.runner, source, path, self.want.opts, self.want.read_only)
-        flags = mountopts.wanted(self.want.opts, self.want.read_only)[0]
+    def _do_remount(self, path, source, opts=None, fstype=None):
+        """Change the generic flags of the mount at path to the module's (or, for a tree mount, opts)."""
+        if opts is None:
+            opts, fstype = self.want.opts, self.want.fstype
+        mnt.remount(self.host.runner, source, path, opts, self.want.read_only)
+        flags = mountopts.wanted(opts, self.want.read_only)[0]
         self._did("remounted %s with %s" % (path, mountopts.render(flags)))
-        self.mounted[path] = {"opts": self.want.opts, "fstype": self.want.fstype}
+        self.mounted[path] = {"opts": opts, "fstype": fstype}
 
     # steps, top-down: mounts, partitions, device
 

@@ -15,13 +15,14 @@ from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
 from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
 
 STATES = ("mounted", "mapped", "unmapped", "absent")
+TREE_SOURCES = ("auto", "fstab", "dps")  # where layout tree takes the tree from (plan/treephase.py)
 
 
 class Want(object):
     """The wanted end state of one task."""
 
     def __init__(self, state, path=None, number=0, backend=None, mapper="auto", fstype=None,
-                 opts="nodev,nosuid", read_only=False, backend_explicit=False, selector_text="auto"):
+                 opts="nodev,nosuid", read_only=False, backend_explicit=False, selector_text="auto", tree=None):
         self.state = state
         self.path = path
         self.number = number  # None: known only once the image is attached (qemu formats)
@@ -32,6 +33,7 @@ class Want(object):
         self.fstype = fstype
         self.opts = opts
         self.read_only = read_only
+        self.tree = tree  # with layout tree: {"source", "noauto"} (plan/treephase.py), else None
 
 
 class PathInfo(object):

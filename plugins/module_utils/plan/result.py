@@ -20,7 +20,7 @@ def empty(params):
     return {"changed": False, "image": params["image"], "path": params.get("path"), "actions": [],
             "read_only": False, "format": None, "backend": None, "device": None,
             "partition": None, "partition_device": None, "fstype": None, "mapper": None, "pid": None,
-            "partitions": [], "mounts": []}
+            "partitions": [], "mounts": [], "tree": [], "tree_skipped": []}
 
 
 def state_name(mounted, mapped):
@@ -155,3 +155,11 @@ def fill_predicted(result, after):
                   mounts=[{"path": m["path"], "device": m["device"]} for m in after["mounts"]])
     if after["device"] is None:
         result.update(pid=None, mapper=None)
+
+
+def fill_tree(result, phase):
+    """The tree's fields: each mount of the tree (root first) and what was left out, with why."""
+    result["tree"] = [phase.root] + phase.entries
+    result["tree_skipped"] = phase.skipped
+    if phase.tree.warnings:
+        result["warnings"] = result.get("warnings", []) + phase.tree.warnings

@@ -36,22 +36,22 @@ def subvolume(options):
     return None
 
 
-def decide(mount, host_target, exists, top, node, record, opts, read_only):
+def decide(mount, host_target, exists, top, node, record, opts, read_only, mapper="auto"):
     """(steps, skip_reason) for one tree mount.
 
     mount: a layout.Mount; host_target: its mount point resolved inside the
     root; exists: whether something is there; top: the mountinfo.Mount
     visible there or None; node: the partition node of mount.number that is
     mapped now, or None; record: what this collection recorded when it made
-    the mount at host_target, or None; opts, read_only: the module's."""
+    the mount at host_target, or None; opts, read_only, mapper: the module's."""
     want_opts = wanted_options(mount, opts)
     if top is not None:
         same_device = node is not None and ((top.major, top.minor) == (node.major, node.minor)
                                             or top.source == node.device)
         same_root = subvolume(mount.options) is None or top.root.lstrip("/") == subvolume(mount.options)
         if not (same_device and same_root):
-            raise VirtDiskError("the image's %s (%s) already has %s%s mounted, not partition %d%s as its %s says"
-                                % (mount.target, host_target, top.source,
+            raise VirtDiskError("the image's %s (%s) already has %s %s%s mounted, not partition %d%s as its %s says"
+                                % (mount.target, host_target, top.fstype, top.source,
                                    " (subvolume %s)" % top.root if top.root not in ("/", None) else "",
                                    mount.number, " subvolume " + subvolume(mount.options)
                                    if subvolume(mount.options) else "", _origin(mount)))
@@ -60,13 +60,14 @@ def decide(mount, host_target, exists, top, node, record, opts, read_only):
             return [], None
         if change == "remount":
             return [Step("remount", "remount %s with %s" % (host_target, mountopts.render(
-                *mountopts.wanted(want_opts, read_only))), path=host_target, source=top.source)], None
+                *mountopts.wanted(want_opts, read_only))), path=host_target, source=top.source, opts=want_opts,
+                fstype=mount.fstype)], None
         raise VirtDiskError("the image's %s (%s) is mounted with other filesystem options than %s; unmount it "
                             "(state: unmapped) first" % (mount.target, host_target, want_opts))
     steps = []
     if node is None:
         steps.append(Step("map", "map partition %d (the image's %s)" % (mount.number, mount.target),
-                          number=mount.number, mapper="auto"))
+                          number=mount.number, mapper=mapper))
     if not exists:
         if read_only:
             return [], "the image has no %s and is mounted read-only" % mount.target

@@ -17,10 +17,11 @@ from ansible_collections.virt.disk.plugins.module_utils.state.locking import RUN
 
 class Host(object):
     """runner: the host's tools (runner.Runner); sysfs, procs: kernel views;
-    loop_status: LOOP_GET_STATUS64 of a device path (kernel.loop.get_status)."""
+    loop_status: LOOP_GET_STATUS64 of a device path (kernel.loop.get_status);
+    filesystems: what the kernel can mount (kernel.filesystems.Filesystems)."""
 
     def __init__(self, runner=None, sysfs=None, procs=None, timeout=30, run_dir=RUN_DIR, dev_root="/dev",
-                 mountinfo_path=mountinfo.DEFAULT_PATH, loop_status=loop.get_status):
+                 mountinfo_path=mountinfo.DEFAULT_PATH, loop_status=loop.get_status, filesystems=None):
         self.runner = runner
         self.sysfs = sysfs or SysFS()
         self.procs = procs or Procs()
@@ -29,6 +30,7 @@ class Host(object):
         self.dev_root = dev_root
         self.mountinfo_path = mountinfo_path
         self.loop_status = loop_status
+        self.filesystems = filesystems  # None: the running kernel's (only a tree mount asks)
 
     def dev(self, *parts):
         return os.path.join(self.dev_root, *parts)

@@ -149,8 +149,8 @@ def from_dps(table, root_number, arch, dir_state, can_mount):
     if table.label != "gpt":
         return Tree(mounts, skipped, warnings, "dps")
     placed, left = dps.places(table.partitions, arch, root_number, dir_state)
-    for part, reason in left:
-        skipped.append({"target": None, "source": "partition %d" % part["number"], "fstab_line": None,
+    for part, target, reason in left:
+        skipped.append({"target": target, "source": "partition %d" % part["number"], "fstab_line": None,
                         "reason": reason})
     for target, part in placed:
         fstype = part.get("fstype")

@@ -64,7 +64,7 @@ def test_flags_differ_remount():
 
 def test_something_else_mounted_there_fails_and_names_it():
     top = live("/mnt/img/var", "/dev/sdb1", 8, 17)
-    with pytest.raises(VirtDiskError, match=r"already has /dev/sdb1 mounted, not partition 4 as its fstab line 4"):
+    with pytest.raises(VirtDiskError, match=r"already has xfs /dev/sdb1 mounted, not partition 4 as its fstab line 4"):
         tree.decide(VAR, "/mnt/img/var", True, top, NODE4, None, "nodev,nosuid", False)
 
 

@@ -1,0 +1,151 @@
+# -*- coding: utf-8 -*-
+# Copyright: virt.disk contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The tree phase of a run with layout tree. Once the root is mounted at
+path: read the image's /etc/fstab inside it (or place the partitions by the
+Discoverable Partitions Specification), then for each mount, parents first,
+resolve its mount point inside the tree as mounted so far, decide what it
+takes (plan/tree.py), and have it done.
+
+The phase runs twice when there is work: a dry pass against the kernel as it
+is (check mode's prediction, and a re-run that finds the whole tree mounted
+stops there), then the real pass through the executor, whose rollback then
+covers the tree's mounts too."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.image import dps
+from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
+from ansible_collections.virt.disk.plugins.module_utils.kernel.filesystems import Filesystems
+from ansible_collections.virt.disk.plugins.module_utils.plan.tree import decide, wanted_options
+from ansible_collections.virt.disk.plugins.module_utils.tree import fstab, inroot, layout
+
+
+def architecture(table, root_number):
+    """The image's architecture as the DPS names it: from its root partition's type, else the host's."""
+    part = table.get(root_number) if root_number else None
+    ptype = (part or {}).get("type")
+    for arch, root_type in dps.ROOT.items():
+        if ptype == root_type:
+            return arch
+    return platform.machine()
+
+
+def dir_state(root):
+    def state(target):
+        try:
+            host_path = inroot.resolve(root, target)[0]
+        except inroot.OutsideError:
+            return "full"  # not a directory that can be mounted over
+        if not os.path.lexists(host_path):
+            return "missing"
+        return "empty" if inroot.is_empty_dir(host_path) else "full"
+    return state
+
+
+def layout_of(host, root, table, root_number, tree, image_path):
+    """The layout.Tree of the image whose root is mounted at root; tree: Want.tree ({"source", "noauto"})."""
+    filesystems = host.filesystems or Filesystems()
+    return read_layout(root, table, root_number, tree["source"], tree["noauto"], image_path, filesystems.can_mount)
+
+
+def read_layout(root, table, root_number, source, with_noauto, image_path, can_mount):
+    """The layout.Tree of the image whose root is mounted at root.
+
+    source auto takes the fstab when it has an entry, else the DPS; fstab
+    fails without one."""
+    entries = None
+    if source in ("auto", "fstab"):
+        text = inroot.read_text(root, "/etc/fstab")
+        entries = fstab.parse(text) if text is not None else []
+        if not entries and source == "fstab":
+            raise VirtDiskError("its root (partition %d) has %s /etc/fstab (tree_source: fstab)"
+                                % (root_number, "no entries in its" if text is not None else "no"))
+    if entries:
+        return layout.from_fstab(table, root_number, entries, image_path, can_mount, with_noauto)
+    return layout.from_dps(table, root_number, architecture(table, root_number), dir_state(root), can_mount)
+
+
+class Phase(object):
+    """One pass over the tree.
+
+    nodes: {number: partition node} mapped now; records: the state file's
+    {path: {opts, fstype}}; do(number, steps) does the steps of one mount
+    and returns the node of partition number afterwards (a dry pass does
+    nothing and returns None)."""
+
+    def __init__(self, host, tree, root, opts, read_only, mapper, nodes, records, do):
+        self.host = host
+        self.tree = tree
+        self.root = root
+        self.opts = opts
+        self.read_only = read_only
+        self.mapper = mapper
+        self.nodes = dict(nodes)
+        self.records = records
+        self.do = do
+        self.entries = []
+        self.skipped = list(tree.skipped)
+        self.steps = []
+
+    def run(self):
+        seen = {}
+        for mount in self.tree.mounts[1:]:
+            host_path = self._place(mount, seen)
+            if host_path is None:
+                continue
+            top = mountinfo.top_mount_at(mountinfo.read(self.host.mountinfo_path), host_path)
+            exists = os.path.lexists(host_path)
+            if exists and top is None and not os.path.isdir(host_path):
+                raise VirtDiskError("%s: the image's %s (%s) is not a directory" % (self._where(mount), mount.target,
+                                                                                    host_path))
+            steps, skip = decide(mount, host_path, exists, top, self.nodes.get(mount.number),
+                                 self.records.get(host_path), self.opts, self.read_only, self.mapper)
+            if skip is not None:
+                self.skipped.append({"target": mount.target, "source": mount.source, "fstab_line": mount.line,
+                                     "reason": skip})
+                continue
+            self.steps += steps
+            node = self.do(mount.number, steps) if steps else None
+            if node is not None:
+                self.nodes[mount.number] = node
+            self.entries.append(self._entry(mount, host_path, self.nodes.get(mount.number)))
+        return self
+
+    def _place(self, mount, seen):
+        """The host path of mount's mount point, resolved in the tree as mounted so far; None when it is skipped."""
+        try:
+            host_path, image_path = inroot.resolve(self.root, mount.target)
+        except inroot.OutsideError as e:
+            raise VirtDiskError("%s: the mount point %s cannot be used: %s" % (self._where(mount), mount.target, e))
+        if host_path == self.root:
+            raise VirtDiskError("%s: the mount point %s is the image's root (%s)"
+                                % (self._where(mount), mount.target, "it resolves to /" if image_path == "/"
+                                   else image_path))
+        if host_path in seen:
+            raise VirtDiskError("%s: the mount point %s is the same directory as %s (the image's %s)"
+                                % (self._where(mount), mount.target, seen[host_path], image_path))
+        seen[host_path] = mount.target
+        return host_path
+
+    @staticmethod
+    def _where(mount):
+        return "fstab line %d" % mount.line if mount.origin == "fstab" else mount.source
+
+    def _entry(self, mount, host_path, node):
+        return {"target": mount.target, "path": host_path, "partition": mount.number,
+                "device": node.device if node is not None else None, "source": mount.source,
+                "fstype": mount.fstype, "options": wanted_options(mount, self.opts), "origin": mount.origin,
+                "fstab_line": mount.line}
+
+
+def root_entry(tree, root, node, opts):
+    mount = tree.mounts[0]
+    return {"target": "/", "path": root, "partition": mount.number, "device": node.device if node else None,
+            "source": mount.source, "fstype": mount.fstype, "options": opts, "origin": mount.origin,
+            "fstab_line": mount.line}

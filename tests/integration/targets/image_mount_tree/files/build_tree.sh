@@ -1,0 +1,92 @@
+#!/bin/sh
+# Build an operating system's disk for the tree tests: build_tree.sh IMAGE
+# GPT, every partition of a DPS type: ESP (vfat) at /boot/efi, XBOOTLDR /boot
+# (ext4), root (ext4), /var (xfs), /home (btrfs subvolume @home). The root's
+# fstab names them by UUID, LABEL, PARTUUID and PARTLABEL, as installers do,
+# and has the entries a tree mount leaves out (swap, proc, tmpfs, nfs, noauto,
+# a nofail source that is not there). The root has no /home directory (a
+# read-write tree mount creates it). Every filesystem has /vd-id naming it;
+# the hostile variants are made from this image by the tests. btrfs needs a mount to make a
+# subvolume (mkfs.btrfs here cannot), so the script runs as root.
+set -eu
+img=$1
+S=512
+tmp=$(mktemp -d "${img}.build.XXXXXX")
+trap 'umount "$tmp/mnt" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+ESP=C12A7328-F81F-11D2-BA4B-00A0C93EC93B
+XBOOTLDR=BC13C2FF-59E6-4262-A352-B275FD6F7172
+ROOT=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709
+VAR=4D21B016-B534-45C2-A9FB-5C16E091FD2D
+HOME=933AC7E1-2EB4-4F13-B844-0E14E2AEF915
+
+rm -f "$img"
+truncate -s 260M "$img"
+sfdisk --quiet --no-reread --no-tell-kernel "$img" <<TABLE
+label: gpt
+unit: sectors
+first-lba: 2048
+start=2048, size=16384, type=$ESP, name=esp, uuid=7E1D0C3B-0001-4A5B-8C6D-000000000001
+start=18432, size=32768, type=$XBOOTLDR, name=boot, uuid=7E1D0C3B-0002-4A5B-8C6D-000000000002
+start=51200, size=49152, type=$ROOT, name=root, uuid=7E1D0C3B-0003-4A5B-8C6D-000000000003
+start=100352, size=81920, type=$VAR, name=var, uuid=7E1D0C3B-0004-4A5B-8C6D-000000000004
+start=182272, size=348160, type=$HOME, name=home, uuid=7E1D0C3B-0005-4A5B-8C6D-000000000005
+TABLE
+
+# ESP: vfat with volume id 7C1A-2B3D
+mkfs.vfat -i 7C1A2B3D -n ESP --offset=2048 "$img" $((16384 / 2)) >/dev/null 2>&1
+
+# /boot: ext4, holding the ESP's mount point
+mkdir -p "$tmp/boot/efi"
+echo boot > "$tmp/boot/vd-id"
+mke2fs -q -F -t ext4 -L vtboot -U 6b0e8a3c-0002-4c1d-9e2f-000000000002 \
+    -E offset=$((18432 * S)) -d "$tmp/boot" "$img" $((32768 * S / 1024))k
+
+# root
+mkdir -p "$tmp/root/etc" "$tmp/root/boot" "$tmp/root/var" "$tmp/root/srv/data"
+echo root > "$tmp/root/vd-id"
+echo vtree > "$tmp/root/etc/hostname"
+echo "secret of the image's srv" > "$tmp/root/srv/data/file"
+cat > "$tmp/root/etc/fstab" <<'FSTAB'
+# /etc/fstab of the test OS image
+PARTUUID=7e1d0c3b-0003-4a5b-8c6d-000000000003 /  ext4 errors=remount-ro 0 1
+LABEL=vtboot              /boot      ext4  defaults                 0 2
+UUID=7C1A-2B3D            /boot/efi  vfat  umask=0077               0 1
+PARTLABEL=var             /var       xfs   defaults,nofail,x-systemd.device-timeout=5s 0 2
+UUID=6b0e8a3c-0005-4c1d-9e2f-000000000005 /home btrfs subvol=@home,compress=zstd 0 0
+/dev/vda9                 none       swap  sw                       0 0
+proc                      /proc      proc  defaults                 0 0
+tmpfs                     /tmp       tmpfs mode=1777                0 0
+nfs.example.com:/export   /mnt/nfs   nfs   defaults                 0 0
+LABEL=vtboot              /mnt/boot2 ext4  noauto                   0 0
+UUID=0bad0bad-0000-4000-8000-000000000000 /data ext4 nofail         0 2
+FSTAB
+mke2fs -q -F -t ext4 -L vtroot -U 6b0e8a3c-0003-4c1d-9e2f-000000000003 \
+    -E offset=$((51200 * S)) -d "$tmp/root" "$img" $((49152 * S / 1024))k
+
+# /var: xfs (small: the xfsprogs test-suite override), made in a file
+truncate -s $((81920 * S)) "$tmp/var.fs"
+mkdir -p "$tmp/var"
+echo var > "$tmp/var/vd-id"
+cat > "$tmp/var.proto" <<PROTO
+/dev/null
+0 0
+d--755 0 0
+vd-id ---644 0 0 $tmp/var/vd-id
+\$
+PROTO
+TEST_DIR=1 TEST_DEV=1 QA_CHECK_FS=1 \
+    mkfs.xfs -q -f -L vtvar -m uuid=6b0e8a3c-0004-4c1d-9e2f-000000000004 -p "$tmp/var.proto" "$tmp/var.fs"
+dd if="$tmp/var.fs" of="$img" bs=$S seek=100352 conv=notrunc,sparse status=none
+
+# /home: btrfs, the home directories in subvolume @home
+truncate -s $((348160 * S)) "$tmp/home.fs"
+mkfs.btrfs -q -f -L vthome -U 6b0e8a3c-0005-4c1d-9e2f-000000000005 "$tmp/home.fs" >/dev/null
+mkdir -p "$tmp/mnt"
+mount -o loop "$tmp/home.fs" "$tmp/mnt"
+echo home-top > "$tmp/mnt/vd-id"
+btrfs -q subvolume create "$tmp/mnt/@home" >/dev/null
+echo home > "$tmp/mnt/@home/vd-id"
+mkdir -p "$tmp/mnt/@home/user"
+umount "$tmp/mnt"
+dd if="$tmp/home.fs" of="$img" bs=$S seek=182272 conv=notrunc,sparse status=none
