@@ -109,9 +109,10 @@ class _Work(object):
 def load_work():
     """What a run needs only when it has work to do: the executor (and with it
     the backends' and mappers' tools and mount(8)), and the probe of partition
-    tables. Imported here (as is the tree layer, in Run.tree_pass), so that a run with nothing to
-    do never compiles them (Ansible compiles every module_utils file a module
-    imports, on each run); tests/unit/.../plan/test_converge.py guards it."""
+    tables. Imported here (as the tree layer is in Run.tree_pass), so that a
+    run with nothing to do never compiles them (Ansible compiles every
+    module_utils file a module imports, on each run);
+    tests/unit/.../plan/test_converge.py guards it."""
     from ansible_collections.virt.disk.plugins.module_utils.image import probe  # pylint: disable=import-outside-toplevel
     from ansible_collections.virt.disk.plugins.module_utils.plan import executor  # pylint: disable=import-outside-toplevel
     return _Work(executor, probe)
@@ -252,10 +253,8 @@ class Run(object):
                 return None
             ex.run(steps)
             return ex.node_for(number)
-        phase = treephase.Phase(self.host, work, want.path, want.opts, want.read_only,
-                                want.mapper, nodes, obs.mount_records, do).run()
-        phase.root = treephase.root_entry(work, want.path, obs.node_of(att, want.number, want.mapper), want.opts)
-        return phase
+        return treephase.Phase(self.host, work, want.path, want.opts, want.read_only, want.mapper, nodes,
+                               obs.mount_records, do, root_node=obs.node_of(att, want.number, want.mapper)).run()
 
     def execute(self, obs, steps):
         """Run the steps; for a qemu image attached by them, probe it, select

@@ -159,7 +159,7 @@ def fill_predicted(result, after):
 
 def fill_tree(result, phase):
     """The tree's fields: each mount of the tree (root first) and what was left out, with why."""
-    result["tree"] = [phase.root] + phase.entries
+    result["tree"] = phase.entries
     result["tree_skipped"] = phase.skipped
     if phase.tree.warnings:
         result["warnings"] = result.get("warnings", []) + phase.tree.warnings

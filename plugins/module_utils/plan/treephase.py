@@ -77,9 +77,10 @@ class Phase(object):
     nodes: {number: partition node} mapped now; records: the state file's
     {path: {opts, fstype}}; do(number, steps) does the steps of one mount
     and returns the node of partition number afterwards (a dry pass does
-    nothing and returns None)."""
+    nothing and returns None); root_node: the root's partition node. entries
+    are the mounts of the tree, root first, as the result's "tree" lists them."""
 
-    def __init__(self, host, tree, root, opts, read_only, mapper, nodes, records, do):
+    def __init__(self, host, tree, root, opts, read_only, mapper, nodes, records, do, root_node=None):
         self.host = host
         self.tree = tree
         self.root = root
@@ -89,7 +90,7 @@ class Phase(object):
         self.nodes = dict(nodes)
         self.records = records
         self.do = do
-        self.entries = []
+        self.entries = [_root_entry(tree, root, root_node, opts)]
         self.skipped = list(tree.skipped)
         self.steps = []
 
@@ -144,7 +145,7 @@ class Phase(object):
                 "fstab_line": mount.line}
 
 
-def root_entry(tree, root, node, opts):
+def _root_entry(tree, root, node, opts):
     mount = tree.mounts[0]
     return {"target": "/", "path": root, "partition": mount.number, "device": node.device if node else None,
             "source": mount.source, "fstype": mount.fstype, "options": opts, "origin": mount.origin,

@@ -57,7 +57,7 @@ def test_mount_points_resolve_inside_the_image(root):
                                       "PARTUUID=pu-4 /var xfs defaults 0 2\n"
                                       "PARTLABEL=home /home btrfs subvol=@home 0 0\n")
     phase.run()
-    assert [e["path"] for e in phase.entries] == [str(top / "boot"), str(top / "etc"), str(top / "tmp")]
+    assert [e["path"] for e in phase.entries] == [str(top), str(top / "boot"), str(top / "etc"), str(top / "tmp")]
     assert done == [
         (2, [("map", None), ("mount_tree", str(top / "boot"))]),
         (4, [("map", None), ("mount_tree", str(top / "etc"))]),
