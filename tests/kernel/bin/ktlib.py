@@ -4,14 +4,22 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Shared by the kernel tier's Python drivers (kimage.py, krole.py, kconcurrent.py).
 
-Guest only. A module run here is the module process itself: `python -m
-ansible_collections.virt.disk.plugins.modules.NAME ARGS.json`, the program
-AnsiballZ unpacks and runs, with the same arguments, including Ansible's own
-`_ansible_check_mode`. Under emulation an Ansible task costs several seconds
-on top (the controller templates, builds the AnsiballZ payload and forks),
-so the cases that only need the module's behaviour against the kernel run it
-this way and assert in Python; at least one case runs it through
-ansible-playbook (krole.py).
+Guest only. A module run here is the module process itself: the module
+`ansible_collections.virt.disk.plugins.modules.NAME` run as `__main__` with
+ARGS.json as its argument, the program AnsiballZ unpacks and runs, with the
+same arguments, including Ansible's own `_ansible_check_mode`. Under
+emulation an Ansible task costs several seconds on top (the controller
+templates, builds the AnsiballZ payload and forks), so the cases that only
+need the module's behaviour against the kernel run it this way and assert in
+Python; at least one case runs it through ansible-playbook (krole.py).
+
+Each run is a process forked from this driver after it imported, once, what
+every module imports (Ansible's module_utils and the collection's): under
+emulation a new interpreter spends 5-6 s of a 10-15 s run importing them.
+The child gets the module's environment, stdin from /dev/null and its own
+stdout and stderr files, runs the module's code fresh as `__main__` (the
+modules themselves are not kept imported) and exits with its status; the
+imported module_utils hold constants only, no state of the host.
 
 The collection is the tmpfs copy guest.sh makes (ANSIBLE_COLLECTIONS_PATH):
 Python writes its bytecode next to it after the first run, where the
@@ -20,12 +28,16 @@ repository's copy is read-only over 9p and every run would compile it again.
 
 from __future__ import annotations
 
+import atexit
+import importlib
 import json
 import os
 import re
+import runpy
 import subprocess
 import sys
 import time
+import traceback
 
 import kstate
 
@@ -40,6 +52,7 @@ PACKAGE = "ansible_collections.virt.disk.plugins.modules."
 RUN_TIMEOUT = 600
 
 _runs = [0]
+_preloaded = []
 
 
 class CheckFailed(Exception):
@@ -50,8 +63,83 @@ def log(text):
     print(text, flush=True)
 
 
+def _preload():
+    """Import once what the modules import, so that each forked run starts with it."""
+    if _preloaded:
+        return
+    sys.path.insert(0, ENV["PYTHONPATH"])
+    modules = os.path.join(ENV["PYTHONPATH"], *PACKAGE.split(".")[:-1])
+    for name in sorted(os.listdir(modules)):
+        if name.endswith(".py") and not name.startswith("_"):
+            importlib.import_module(PACKAGE + name[:-3])
+            # the module's own code runs fresh as __main__ in each run
+            del sys.modules[PACKAGE + name[:-3]]
+    _preloaded.append(True)
+
+
+class Run:
+    """A module run in a child forked from this driver; communicate() like a Popen's."""
+
+    def __init__(self, module, path):
+        _preload()
+        base = path[:-len(".json")]
+        self.out_path, self.err_path = base + ".out", base + ".err"
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.pid = os.fork()
+        self.returncode = None
+        if self.pid == 0:
+            self._child(module, path)
+
+    def _child(self, module, path):
+        code = 1
+        try:
+            null = os.open(os.devnull, os.O_RDONLY)
+            out = os.open(self.out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            err = os.open(self.err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            for fd, target in ((null, 0), (out, 1), (err, 2)):
+                os.dup2(fd, target)
+                os.close(fd)
+            os.environ.clear()
+            os.environ.update(ENV)
+            sys.argv = [module, path]
+            try:
+                runpy.run_module(PACKAGE + module, run_name="__main__", alter_sys=True)
+                code = 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            atexit._run_exitfuncs()  # pylint: disable=protected-access
+        except BaseException:  # pylint: disable=broad-except
+            traceback.print_exc()
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+
+    def communicate(self, timeout):
+        deadline = time.time() + timeout
+        while self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+            elif time.time() > deadline:
+                os.kill(self.pid, 9)
+                os.waitpid(self.pid, 0)
+                raise subprocess.TimeoutExpired("module run %d" % self.pid, timeout)
+            else:
+                time.sleep(0.05)
+        texts = []
+        for path in (self.out_path, self.err_path):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                texts.append(f.read())
+            os.unlink(path)
+        return texts[0], texts[1]
+
+
 def start(module, args, check_mode=False):
-    """Start one module process with ARGS (a dict); returns the Popen."""
+    """Start one module run with ARGS (a dict); returns its Run."""
     _runs[0] += 1
     path = os.path.join(WORK, "args", "%s-%d.json" % (module, _runs[0]))
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -60,15 +148,14 @@ def start(module, args, check_mode=False):
         payload["_ansible_check_mode"] = True
     with open(path, "w", encoding="utf-8") as f:
         json.dump({"ANSIBLE_MODULE_ARGS": payload}, f)
-    proc = subprocess.Popen([PY, "-m", PACKAGE + module, path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV)
+    proc = Run(module, path)
     proc.kt_started = time.time()
     proc.kt_what = "%s %s%s" % (module, json.dumps(args, sort_keys=True), " (check mode)" if check_mode else "")
     return proc
 
 
 def finish(proc):
-    """Wait for a module process; its JSON result (a failed result when it printed none)."""
+    """Wait for a module run; its JSON result (a failed result when it printed none)."""
     out, err = proc.communicate(timeout=RUN_TIMEOUT)
     try:
         result = json.loads(out)
