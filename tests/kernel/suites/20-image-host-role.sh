@@ -3,9 +3,9 @@
 # (on the host kernel loop is built in and nbd does not exist), and
 # virt.disk.image_mount through ansible-playbook (bin/krole.py):
 #
-#   image_host/reload-when-free, no-reload-when-in-use
-#       image_host_reload_modules with another max_part, with no nbd device in
-#       use and with one connected (playbooks/image_host.yml)
+#   image_host/reload-when-free-not-when-in-use
+#       image_host_reload_modules with other max_part values: nbd (free) is
+#       reloaded, loop (a device attached by hand) is not (playbooks/image_host.yml)
 #   image_host/role-loads-modules
 #       nbd and loop unloaded, the role with its defaults loads them with their
 #       parameters and persists them; a second run changes nothing
