@@ -80,7 +80,7 @@ apt_update() {
     fi
 }
 packages=(qemu-system-x86 busybox-static kmod file squashfs-tools qemu-utils kpartx dmsetup
-    util-linux fdisk e2fsprogs rsync)
+    util-linux fdisk e2fsprogs rsync dosfstools xfsprogs btrfs-progs)
 missing=()
 for pkg in "${packages[@]}"; do
     [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]] || missing+=("$pkg")
@@ -91,7 +91,7 @@ if ((${#missing[@]})); then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null ||
         die "apt-get install ${missing[*]} failed"
 fi
-for tool in qemu-system-x86_64 depmod mksquashfs qemu-img qemu-nbd kpartx dmsetup sfdisk mke2fs file; do
+for tool in qemu-system-x86_64 depmod mksquashfs qemu-img qemu-nbd kpartx dmsetup sfdisk mke2fs file mkfs.vfat mkfs.xfs mkfs.btrfs; do
     command -v "$tool" >/dev/null || die "$tool not found after installing ${packages[*]}"
 done
 
@@ -189,6 +189,12 @@ mkdir -p "$IMAGES"
 playbooks/files/make-sample-image.sh "$IMAGES/disk.img" 48 >/dev/null || die "cannot build the sample image"
 qemu-img convert -O qcow2 "$IMAGES/disk.img" "$IMAGES/disk.qcow2" || die "qemu-img convert failed"
 qemu-img convert -O qcow2 "$IMAGES/disk.img" "$IMAGES/other.qcow2" || die "qemu-img convert failed"
+# the operating system's disk of the host's tree target (ESP vfat, /boot, root,
+# /var xfs, /home btrfs @home), as qcow2: its ESP is mounted only here
+tree_script=tests/integration/targets/image_mount_tree/files/build_tree.sh
+sh "$tree_script" "$IMAGES/tree.img" || die "$tree_script failed"
+qemu-img convert -O qcow2 "$IMAGES/tree.img" "$IMAGES/tree.qcow2" && rm -f "$IMAGES/tree.img" ||
+    die "qemu-img convert of the tree image failed"
 
 # ---------------------------------------------------------------- boot
 rm -rf "$RESULTS"

@@ -14,7 +14,9 @@ recorded with the expectations that did not hold and the guest is reset.
 KT_CASES=REGEX picks cases by name.
 
 Images (copies on tmpfs): disk.img (raw GPT: 1=boot ext4, 2=root ext4),
-disk.qcow2 and other.qcow2 (the same as qcow2).
+disk.qcow2 and other.qcow2 (the same as qcow2), tree.qcow2 (the operating
+system's disk of the host's integration target image_mount_tree: 1=ESP vfat,
+2=/boot ext4, 3=root ext4, 4=/var xfs, 5=/home btrfs subvolume @home).
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from __future__ import annotations
 import os
 import re
 
-from ktlib import IMAGES, WORK, CheckFailed, brief, expect, kernel, khand, mounted_at, named, qemu_argv, run, \
-    run_cases, main_exit
+from ktlib import IMAGES, WORK, CheckFailed, brief, clean_checks, expect, kernel, khand, mounted_at, named, qemu_argv, \
+    run, run_cases, main_exit
 
 IMAGE = {"raw": os.path.join(IMAGES, "disk.img"), "qcow2": os.path.join(IMAGES, "disk.qcow2"),
-         "other": os.path.join(IMAGES, "other.qcow2")}
+         "other": os.path.join(IMAGES, "other.qcow2"), "tree": os.path.join(IMAGES, "tree.qcow2")}
+# the tree of tree.qcow2: target -> (partition, fstype, what its /vd-id says or None)
+TREE = [("/", 3, "ext4", "root"), ("/boot", 2, "ext4", "boot"), ("/boot/efi", 1, "vfat", None),
+        ("/var", 4, "xfs", "var"), ("/home", 5, "btrfs", "home")]
 MNT = os.path.join(WORK, "mnt", "case")
 WRITTEN = "written through nbd"
 
@@ -273,6 +278,59 @@ def ladder():
     return "12 transitions checked against the kernel, 4 repeats unchanged, the written file survived"
 
 
+def tree_case():
+    """layout tree over nbd with kpartx maps: the root and every fstab entry
+    of the image mounted beneath it, the vfat ESP too (the host's kernel has
+    no vfat and skips it); a second run changes nothing; absent takes the
+    whole tree down."""
+    path = IMAGE["tree"]
+    args = {"image": path, "path": MNT, "layout": "tree", "backend": "nbd", "partition_mapper": "kpartx"}
+    r = run("image_mount", args)
+    k = kernel()
+    disk = os.path.basename(r.get("device") or "")
+    entries = r.get("tree") or []
+    targets = [e.get("target") for e in entries]
+    by_target = dict((e.get("target"), e) for e in entries)
+    checks = [("changed", r.get("changed") is True),
+              ("backend nbd, mapper kpartx", (r.get("backend"), r.get("mapper")) == ("nbd", "kpartx")),
+              ("the tree is %s" % sorted(t[0] for t in TREE), sorted(targets) == sorted(t[0] for t in TREE)),
+              ("the root first, /boot before /boot/efi",
+               targets[:1] == ["/"] and {"/boot", "/boot/efi"} <= set(targets)
+               and targets.index("/boot") < targets.index("/boot/efi")),
+              ("nothing of the image was skipped because this kernel cannot mount it",
+               not [s for s in r.get("tree_skipped") or [] if "cannot mount" in (s.get("reason") or "")]),
+              ("the kernel shows only the tree's mounts", len(k["mounts"]) == len(TREE))]
+    for target, number, fstype, vd_id in TREE:
+        entry = by_target.get(target, {})
+        host = MNT if target == "/" else MNT + target
+        device = "/dev/mapper/%sp%d" % (disk, number)
+        fstypes = [m["fstype"] for m in k["mounts"] if m["target"] == host]
+        checks += [("%s: %s mounted at %s" % (target, device, host), mounted_at(k, host) == [device]),
+                   ("%s: the kernel says %s (it says %s)" % (target, fstype, fstypes), fstypes == [fstype]),
+                   ("%s: the result says partition %d, %s" % (target, number, fstype),
+                    (entry.get("partition"), entry.get("fstype"), entry.get("path")) == (number, fstype, host))]
+        if vd_id:
+            try:
+                with open(os.path.join(host, "vd-id"), encoding="utf-8") as f:
+                    found = f.read().strip()
+            except OSError as e:
+                found = str(e)
+            checks.append(("%s/vd-id says %s (it says %r)" % (target, vd_id, found), found == vd_id))
+    expect(checks, evidence(r, k))
+
+    r2 = run("image_mount", args)
+    expect([("a second run changes nothing", r2.get("changed") is False),
+            ("the same tree", [e.get("device") for e in r2.get("tree") or []] == [e.get("device") for e in entries])],
+           "second run: %s" % brief(r2))
+
+    r3 = state(path, "absent")
+    k = kernel()
+    expect([("absent changed", r3.get("changed") is True)] + clean_checks(k)
+           + [("the mount point is gone", not os.path.exists(MNT))], evidence(r3, k))
+    return "%s: %s mounted at once (vfat, xfs, btrfs subvolume included), unchanged again, absent took it down" % (
+        disk, ", ".join("%s=%sp%d" % (t[0], disk, t[1]) for t in TREE))
+
+
 CASES = [
     # partition_mapper per backend; the image is GPT: 1=boot ext4, 2=root ext4
     ("nbd-kernel-qcow2", mapper_case("qcow2", "nbd", "kernel", strict_pid=True)),
@@ -289,6 +347,7 @@ CASES = [
     ("adopt-qemu-nbd-connection", adopt_nbd),
     ("nbd-busy-device-never-taken", nbd_busy),
     ("auto-nbd-state-ladder", ladder),
+    ("tree-nbd-kpartx-qcow2", tree_case),
 ]
 
 
