@@ -245,8 +245,14 @@ seealso:
 notes:
   - >-
     When a mount fails, the message carries what the kernel logged about the device meanwhile, read from
-    C(/dev/kmsg), for example "XFS (loop1p3): Filesystem has duplicate UUID ... - can't mount"; where the kernel
-    log cannot be read, only mount's own message.
+    C(/dev/kmsg), for example "EXT4-fs (loop1p3): VFS: Can't find ext4 filesystem"; where the kernel log cannot be
+    read, only mount's own message.
+  - >-
+    Copies of one image can be mounted at once (their filesystems have the same UUIDs). XFS refuses a UUID it has
+    mounted already, so an XFS filesystem whose twin is mounted is mounted with C(nouuid), and the action says so.
+    A copy of a mounted btrfs filesystem needs a kernel with temporary fsids (Linux 6.7 and later,
+    C(/sys/fs/btrfs/features/temp_fsid)); on an older kernel the task fails before mounting and names the mounted
+    copy. ext4 needs nothing.
   - No udev is needed; sysfs and the devices themselves are read directly. Where udev runs, the module holds a
     BSD lock on the whole disk (systemd's block device locking) while it maps partitions and mounts, so that udev
     neither probes nor re-reads the partition table under it.

@@ -19,7 +19,7 @@ from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskEr
 from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
 from ansible_collections.virt.disk.plugins.module_utils.mappers import registry as mappers
 from ansible_collections.virt.disk.plugins.module_utils.mappers.base import MapContext, remove_stale_node
-from ansible_collections.virt.disk.plugins.module_utils.mounts import mount as mnt, options as mountopts
+from ansible_collections.virt.disk.plugins.module_utils.mounts import clones, mount as mnt, options as mountopts
 from ansible_collections.virt.disk.plugins.module_utils.state.locking import DiskLock
 
 
@@ -150,9 +150,14 @@ class Executor(object):
         self._disk.hold(self.device, self.host.timeout)
         node = self.node_for(number)
         device = node.device if node is not None else self.device
-        no_replay = mnt.mount(self.host.runner, device, path, fstype, opts, self.want.read_only,
+        # nouuid for an XFS copy is how it is mounted, not what was asked: the
+        # record keeps opts, so that the next run compares what was asked
+        probed = fstype if fstype and fstype != "auto" else self.fstype_of(number)
+        mount_opts, copy_note = self._copies(device, path, probed, opts)
+        no_replay = mnt.mount(self.host.runner, device, path, fstype, mount_opts, self.want.read_only,
                               probed_fstype=self.fstype_of(number), canonicalize=not tree)
         how = " read-only" if self.want.read_only or no_replay else ""
+        how += copy_note
         if no_replay:
             how += " without replaying its journal (%s)" % no_replay
             self.warnings.append(
@@ -165,6 +170,19 @@ class Executor(object):
             raise VirtDiskError("mount reported success but nothing is mounted at %s" % path,
                                 step="mount %s at %s" % (device, path))
         self.mounted[path] = {"opts": opts, "fstype": fstype}
+
+    def _copies(self, device, path, fstype, opts):
+        """Options for mounting a copy of a filesystem that is mounted already
+        (mounts/clones.py): XFS gets nouuid; btrfs on a kernel without
+        temp_fsid fails here, naming the mounted copy. Returns (opts, note)."""
+        found = clones.twins(mountinfo.read(self.host.mountinfo_path), device, fstype, dev_root=self.host.dev())
+        if clones.nouuid_needed(opts, fstype, found):
+            return ",".join([o for o in (opts or "").split(",") if o] + ["nouuid"]), (
+                " with nouuid (%s mounted at %s has the same XFS UUID)" % (found[0].source, found[0].path))
+        refusal = clones.btrfs_refusal(fstype, found, self.host.sysfs.exists("fs", "btrfs", "features", "temp_fsid"))
+        if refusal:
+            raise VirtDiskError(refusal, step="mount %s at %s" % (device, path))
+        return opts, ""
 
     def _do_remount(self, path, source, opts=None, fstype=None):
         """Change the generic flags of the mount at path to the module's (or, for a tree mount, opts)."""
