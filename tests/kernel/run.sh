@@ -193,8 +193,8 @@ qemu-img convert -O qcow2 "$IMAGES/disk.img" "$IMAGES/other.qcow2" || die "qemu-
 # /var xfs, /home btrfs @home), as qcow2: its ESP is mounted only here
 tree_script=tests/integration/targets/image_mount_tree/files/build_tree.sh
 sh "$tree_script" "$IMAGES/tree.img" || die "$tree_script failed"
-qemu-img convert -O qcow2 "$IMAGES/tree.img" "$IMAGES/tree.qcow2" && rm -f "$IMAGES/tree.img" ||
-    die "qemu-img convert of the tree image failed"
+qemu-img convert -O qcow2 "$IMAGES/tree.img" "$IMAGES/tree.qcow2" || die "qemu-img convert of the tree image failed"
+rm -f "$IMAGES/tree.img"
 
 # ---------------------------------------------------------------- boot
 rm -rf "$RESULTS"
