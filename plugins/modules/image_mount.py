@@ -245,8 +245,8 @@ seealso:
 notes:
   - >-
     When a mount fails, the message carries what the kernel logged about the device meanwhile, read from
-    C(/dev/kmsg), for example "EXT4-fs (loop1p3): VFS: Can't find ext4 filesystem"; where the kernel log cannot be
-    read, only mount's own message.
+    C(/dev/kmsg), for example "XFS (loop0p2): Invalid superblock magic number" for O(fstype=xfs) on an ext4
+    partition; where the kernel log cannot be read, only mount's own message.
   - >-
     Copies of one image can be mounted at once (their filesystems have the same UUIDs). XFS refuses a UUID it has
     mounted already, so an XFS filesystem whose twin is mounted is mounted with C(nouuid), and the action says so.
