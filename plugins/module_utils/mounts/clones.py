@@ -21,6 +21,8 @@ from __future__ import annotations
 import os
 import uuid
 
+from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
+
 # fstype -> (offset of the magic, the magic, offset of the 16-byte UUID)
 SUPERBLOCKS = {
     "xfs": (0, b"XFSB", 32),  # struct xfs_sb: sb_magicnum, then sb_uuid at byte 32
@@ -76,7 +78,7 @@ def twins(mounts, device, fstype, dev_root="/dev", read=fs_uuid):
 
 def nouuid_needed(opts, fstype, found):
     """Whether an XFS mount must add nouuid (a twin is mounted and opts lack it)."""
-    return fstype == "xfs" and bool(found) and "nouuid" not in (opts or "").split(",")
+    return fstype == "xfs" and bool(found) and "nouuid" not in mountopts.split(opts)
 
 
 def btrfs_refusal(fstype, found, temp_fsid):

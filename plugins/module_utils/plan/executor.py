@@ -175,9 +175,11 @@ class Executor(object):
         """Options for mounting a copy of a filesystem that is mounted already
         (mounts/clones.py): XFS gets nouuid; btrfs on a kernel without
         temp_fsid fails here, naming the mounted copy. Returns (opts, note)."""
+        if fstype not in clones.SUPERBLOCKS:
+            return opts, ""
         found = clones.twins(mountinfo.read(self.host.mountinfo_path), device, fstype, dev_root=self.host.dev())
         if clones.nouuid_needed(opts, fstype, found):
-            return ",".join([o for o in (opts or "").split(",") if o] + ["nouuid"]), (
+            return ",".join(mountopts.split(opts) + ["nouuid"]), (
                 " with nouuid (%s mounted at %s has the same XFS UUID)" % (found[0].source, found[0].path))
         refusal = clones.btrfs_refusal(fstype, found, self.host.sysfs.exists("fs", "btrfs", "features", "temp_fsid"))
         if refusal:

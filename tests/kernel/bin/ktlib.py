@@ -45,7 +45,6 @@ REPO = os.environ["KT_REPO"]
 WORK = os.environ["KT_WORK"]
 IMAGES = os.environ["KT_IMAGES"]
 BIN = os.environ["KT_BIN"]
-PY = os.path.join(REPO, ".venv", "bin", "python")
 ENV = dict(os.environ, PYTHONPATH=os.environ["ANSIBLE_COLLECTIONS_PATH"], LC_ALL="C")
 PACKAGE = "ansible_collections.virt.disk.plugins.modules."
 # a module run waits at most this long (the module's own timeout is 30 s per wait)
