@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fail when a test tier left anything of an image behind: loop devices, mounts
-# of loop/nbd/device-mapper devices, FUSE exports, qemu helper processes, dm
-# maps, connected nbd devices. Prints every leak it finds.
+# of loop/nbd/device-mapper devices, FUSE exports and their files (snapshot
+# overlays), qemu helper processes, dm maps, connected nbd devices. Prints
+# every leak it finds.
 #
 #   hack/check-leaks.sh            the whole host (CI, after the integration tier)
 #   hack/check-leaks.sh DIR        only what involves files under DIR (make demo,
@@ -70,6 +71,11 @@ for pid_file in /sys/block/nbd*/pid; do
     nbd_connected+="$(basename "$(dirname "$pid_file")") (pid $(cat "$pid_file" 2>/dev/null))"$'\n'
 done
 report "connected nbd devices" "${nbd_connected%$'\n'}"
+
+# Files the fuse backend leaves only while an export lives: export files,
+# pid files, snapshot overlays.
+fuse_files=$(find /run/virt-disk/fuse -maxdepth 1 -type f \( -name '*.raw' -o -name '*.pid' -o -name '*.overlay.qcow2' \) 2>/dev/null)
+report "files of FUSE exports (/run/virt-disk/fuse: exports, pid files, snapshot overlays)" "$fuse_files"
 
 # device-mapper maps, where the kernel has device-mapper.
 if command -v dmsetup >/dev/null 2>&1 && dmsetup version >/dev/null 2>&1; then

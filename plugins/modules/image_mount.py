@@ -209,9 +209,28 @@ options:
         then made without replay (C(noload) for ext3 and ext4, C(norecovery) for xfs,
         C(rescue=nologreplay) for btrfs) and the task warns that the view is the filesystem as of its
         last checkpoint and may lack the last writes. With O(read_only=false) the kernel replays the
-        journal into the image.
+        journal into the image. With O(snapshot=true) too, the device is writable over the throwaway overlay
+        and the kernel replays the journal into the overlay, so the read-only view has the last writes and the
+        image's bytes still do not change.
+      - Skipping the replay is the default because it needs no helper process and works with every backend,
+        including the loop device over a raw file.
     type: bool
     default: false
+  snapshot:
+    description:
+      - Send every write to a throwaway overlay, discarded when the image is taken down (O(state=unmapped) or
+        V(absent)); the image's bytes never change. For every format, raw included.
+      - With V(nbd), C(qemu-nbd --snapshot) keeps the overlay in its own temporary file (C(TMPDIR), else
+        C(/var/tmp)). With V(fuse), C(qemu-storage-daemon) opens the image read-only as the backing node of a
+        qcow2 overlay C(/run/virt-disk/fuse/KEY.overlay.qcow2), which the teardown deletes; C(/run) is usually
+        in memory, so writing a lot needs the memory for it.
+      - The loop and block backends cannot; with O(backend=auto) the image goes to V(nbd) where the kernel has
+        it, else to V(fuse).
+      - An image attached with a different O(snapshot) is attached again, which needs the mount at O(path) to
+        be its only mount; going from V(true) to V(false) discards what was written.
+    type: bool
+    default: false
+    version_added: "1.1.0"
   allow_backing_file:
     description:
       - Accept images that refer to other files (a qcow2/qed backing file, a qcow2 external data file, VMDK
@@ -314,6 +333,19 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ golden.tree | map(attribute='target') | list }}; skipped {{ golden.tree_skipped }}"
 
+- name: Try a change on a golden image without changing it (writes go to a throwaway overlay)
+  virt.disk.image_mount:
+    image: /var/lib/images/golden.qcow2
+    path: /mnt/try
+    layout: tree
+    snapshot: true
+
+- name: Discard what was written there
+  virt.disk.image_mount:
+    image: /var/lib/images/golden.qcow2
+    path: /mnt/try
+    state: absent
+
 - name: Take it all down again and remove the mount point (also after its file was deleted)
   virt.disk.image_mount:
     image: /var/lib/images/disk.img
@@ -369,6 +401,12 @@ read_only:
   returned: always
   type: bool
   sample: false
+snapshot:
+  description: True when writes go to a throwaway overlay (O(snapshot)), as discovered from the qemu helper.
+  returned: always
+  type: bool
+  sample: false
+  version_added: "1.1.0"
 mapper:
   description: The partition mapper that made RV(partition_device) (V(kernel), V(partx), V(kpartx)); null for
     the whole device.
@@ -546,6 +584,7 @@ def main():
             tree_source=dict(type="str", default="auto", choices=list(TREE_SOURCES)),
             tree_noauto=dict(type="bool", default=False),
             read_only=dict(type="bool", default=False),
+            snapshot=dict(type="bool", default=False),
             allow_backing_file=dict(type="bool", default=False),
             timeout=dict(type="int", default=30),
         ),

@@ -169,6 +169,13 @@ images:
     export:
       description: The FUSE export file (backend fuse only).
       type: str
+    snapshot:
+      description: Whether writes go to a throwaway overlay (O(virt.disk.image_mount#module:snapshot) of M(virt.disk.image_mount)).
+      type: bool
+    overlay:
+      description: The overlay file of a FUSE export with a throwaway overlay (C(qemu-nbd --snapshot) keeps its
+        own, unnamed), else null.
+      type: str
     mapper:
       description: The partition mapper of its partition devices (a list when several were used), or null.
       type: raw
@@ -188,6 +195,8 @@ images:
       read_only: false
       pid: null
       export: null
+      snapshot: false
+      overlay: null
       mapper: partx
       partitions:
         - {number: 2, device: /dev/loop0p2, size: 48234496, mapper: partx}

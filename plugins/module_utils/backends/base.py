@@ -21,11 +21,12 @@ class Attachment(object):
     backing_file: a loop device's file as sysfs shows it (" (deleted)" when
     it is gone); backing: (st_dev, st_ino) of that file, when the kernel tells
     it. numbers: the device's (major, minor). pid: the helper process, None
-    when it is gone. export: the FUSE export file.
+    when it is gone. export: the FUSE export file. snapshot: writes go to a
+    throwaway overlay (its file in overlay, when it has one of its own).
     """
 
     def __init__(self, backend, device, read_only, image=None, fmt=None, partscan=False, pid=None, export=None,
-                 backing_file=None, backing=None):
+                 backing_file=None, backing=None, snapshot=False, overlay=None):
         self.backend = backend
         self.device = device
         self.name = os.path.basename(device) if device else None
@@ -37,6 +38,8 @@ class Attachment(object):
         self.export = export
         self.backing_file = backing_file
         self.backing = backing
+        self.snapshot = snapshot
+        self.overlay = overlay
         self.numbers = None
         self.kernel_nodes = {}  # partitions in sysfs (kernel scan or partx)
         self.dm_nodes = {}  # device-mapper partition maps (kpartx)
@@ -80,6 +83,7 @@ class Backend(object):
     the process serving its devices (None: the kernel alone). detaches: False
     when the device is not this collection's to take away (a block device).
     loop_device: its devices are loop devices (partition scan by loop flag).
+    snapshots: it can send writes to a throwaway overlay (option snapshot).
     """
 
     name = None
@@ -88,8 +92,9 @@ class Backend(object):
     helper = None
     detaches = True
     loop_device = False
+    snapshots = False
 
-    def refuse(self, image, fmt):
+    def refuse(self, image, fmt, snapshot=False):
         """Why this backend cannot read image as fmt (asked for by name), or None."""
         if image.kind not in self.kinds:
             return "backend %s is for %s; %s is %s" % (
@@ -98,6 +103,9 @@ class Backend(object):
         if self.formats is not None and fmt not in self.formats:
             return "backend %s reads %s images only; %s is %s: use backend nbd or fuse (or auto)" % (
                 self.name, "/".join(self.formats), image.path, fmt)
+        if snapshot and not self.snapshots:
+            return "backend %s cannot send writes to a throwaway overlay (snapshot): use backend nbd or fuse (or auto)" \
+                % self.name
         return None
 
     def unusable(self, host):
@@ -117,9 +125,10 @@ class Backend(object):
         """The attachments of image."""
         return [att for att in self.scan(host, claimed) if self.matches(att, image)]
 
-    def attach(self, host, image, fmt, read_only, allow_backing_file, did):
+    def attach(self, host, image, fmt, read_only, allow_backing_file, did, snapshot=False):
         """Make image a block device; return (device, pid). Each thing made is
-        reported with did(description, undo) as soon as it exists."""
+        reported with did(description, undo) as soon as it exists. snapshot:
+        writes go to a throwaway overlay (only where snapshots is true)."""
         raise NotImplementedError
 
     def detach(self, host, att, did):

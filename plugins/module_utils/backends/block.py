@@ -24,7 +24,7 @@ class Block(Backend):
         att.name = name or att.name
         return [att]
 
-    def attach(self, host, image, fmt, read_only, allow_backing_file, did):
+    def attach(self, host, image, fmt, read_only, allow_backing_file, did, snapshot=False):
         return image.path, None
 
     def detach(self, host, att, did):

@@ -54,7 +54,7 @@ class Loop(Backend):
             return att.backing_file in (image.path, image.path + DELETED)
         return image.backs_loop(att.backing[0], att.backing[1], att.backing_file, att.device)
 
-    def attach(self, host, image, fmt, read_only, allow_backing_file, did):
+    def attach(self, host, image, fmt, read_only, allow_backing_file, did, snapshot=False):
         return attach_file(host, image.path, read_only, did), None
 
     def detach(self, host, att, did):

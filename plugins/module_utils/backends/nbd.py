@@ -9,6 +9,8 @@ counts as free only if sysfs shows no server pid, size 0 and no holders, and
 if qemu-nbd still loses a race for it the next device is tried. qemu-nbd -c
 returns before the device is live, so readiness is polled on sysfs (pid and
 size). Connections made by hand are found by the file their server serves.
+With snapshot, qemu-nbd --snapshot sends writes to a temporary overlay of its
+own (an unlinked file in its TMPDIR), gone when the server exits.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Nbd(Backend):
     formats = None
     kinds = ("file", "block")
     helper = SERVER
+    snapshots = True
 
     def unusable(self, host):
         if not nbd.available(host.sysfs):
@@ -42,15 +45,16 @@ class Nbd(Backend):
             device = host.dev(name)
             claimed.add(device)
             found.append(Attachment(self, device, host.sysfs.read_only(name) or "--read-only" in argv or "-r" in argv,
-                                    image=path, fmt=nbd.format_of(argv), pid=pid))
+                                    image=path, fmt=nbd.format_of(argv), pid=pid, snapshot=nbd.snapshot_of(argv)))
         return found
 
     def matches(self, att, image):
         return image.is_file(att.image)
 
-    def attach(self, host, image, fmt, read_only, allow_backing_file, did):
-        device, pid = connect(host, image.path, fmt, read_only)
-        did("connected %s to %s (qemu-nbd pid %d%s)" % (image.path, device, pid, ", read-only" if read_only else ""),
+    def attach(self, host, image, fmt, read_only, allow_backing_file, did, snapshot=False):
+        device, pid = connect(host, image.path, fmt, read_only, snapshot)
+        how = ", writes to a throwaway overlay" if snapshot else ", read-only" if read_only else ""
+        did("connected %s to %s (qemu-nbd pid %d%s)" % (image.path, device, pid, how),
             lambda: disconnect(host, device))
         return device, pid
 
@@ -79,8 +83,10 @@ def _server_missing(host):
     return None
 
 
-def connect(host, image_path, fmt, read_only):
-    """Serve image_path on a free nbd device; return (device, pid)."""
+def connect(host, image_path, fmt, read_only, snapshot=False):
+    """Serve image_path on a free nbd device; return (device, pid). With
+    snapshot the image is opened read-only and writes go to qemu-nbd's
+    temporary overlay."""
     sysfs = host.sysfs
     step = "connect %s to an nbd device with qemu-nbd" % image_path
     missing = _server_missing(host)
@@ -93,7 +99,9 @@ def connect(host, image_path, fmt, read_only):
                 continue
             device = host.dev(name)
             args = [SERVER, "--connect", device, "--format", fmt, "--cache", "writeback", "--discard", "unmap"]
-            if read_only:
+            if snapshot:
+                args.append("--snapshot")
+            elif read_only:
                 args.append("--read-only")
             args.append(image_path)
             rc, _out, err = host.runner.run(args, step=step, check=False)

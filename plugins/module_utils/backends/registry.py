@@ -5,7 +5,8 @@
 """The registered backends, and the one rule that chooses among them.
 
 auto: a block device as it is, a raw file on loop, a qemu image on nbd where
-the kernel has it, else through FUSE. A backend asked for by name must be able
+the kernel has it, else through FUSE; with snapshot (writes to a throwaway
+overlay), any image on nbd, else through FUSE. A backend asked for by name must be able
 to read the image; whether the host can run it is then up to its attach.
 """
 
@@ -27,17 +28,17 @@ def get(name):
     return _BY_NAME[name]
 
 
-def choose(image, fmt, wanted, host):
+def choose(image, fmt, wanted, host, snapshot=False):
     """The backend that serves image read as fmt: wanted by name, or the auto rule."""
     if wanted != "auto":
         backend = get(wanted)
-        why = backend.refuse(image, fmt)
+        why = backend.refuse(image, fmt, snapshot)
         if why:
             raise VirtDiskError(why)
         return backend
     reasons = []
     for backend in AUTO:
-        if backend.refuse(image, fmt):
+        if backend.refuse(image, fmt, snapshot):
             continue
         why = backend.unusable(host)
         if why is None:

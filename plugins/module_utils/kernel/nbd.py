@@ -67,3 +67,16 @@ def format_of(argv):
         if arg.startswith("--format="):
             return arg.split("=", 1)[1]
     return None
+
+
+def snapshot_of(argv):
+    """Whether a qemu-nbd command line sends writes to a temporary overlay (-s, --snapshot)."""
+    skip = False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+        elif arg in _WITH_VALUE:
+            skip = True
+        elif arg in ("-s", "--snapshot"):
+            return True
+    return False

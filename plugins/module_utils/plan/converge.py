@@ -137,7 +137,7 @@ def converge(params, host, check_mode):
         fmt = backend = None
         if image.kind != "gone":
             fmt = choose_format(image, params["format"])
-            backend = registry.choose(image, fmt, params["backend"], host)
+            backend = registry.choose(image, fmt, params["backend"], host, snapshot=params.get("snapshot", False))
             result["format"] = fmt
         sel = selector.parse(params["partition"]) if not teardown else None
     except VirtDiskError as e:
@@ -147,7 +147,7 @@ def converge(params, host, check_mode):
         tree = {"source": params.get("tree_source") or "auto", "noauto": bool(params.get("tree_noauto"))}
     want = Want(state, params.get("path"), None, backend, params["partition_mapper"], params.get("fstype"),
                 params["opts"], params["read_only"], backend_explicit=params["backend"] != "auto",
-                selector_text=params["partition"], tree=tree)
+                selector_text=params["partition"], tree=tree, snapshot=bool(params.get("snapshot")))
     # check mode writes nothing: it locks the image only when its lock file is already there
     with Lock(image.key, host.timeout, image.path, run_dir=host.run_dir, create=not check_mode):
         return Run(host, image, fmt, sel, want, params["allow_backing_file"], result).go(check_mode)

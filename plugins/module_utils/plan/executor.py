@@ -81,12 +81,13 @@ class Executor(object):
 
     # steps, bottom-up: device, partitions, mount point, mounts
 
-    def _do_attach(self, backend, read_only):
+    def _do_attach(self, backend, read_only, snapshot=False):
         self.backend = backend
 
         def did(desc, undo=None):
             self._did(desc, self._unmapping_first(undo) if undo is not None else None)
-        device, pid = backend.attach(self.host, self.image, self.fmt, read_only, self.allow_backing_file, did)
+        device, pid = backend.attach(self.host, self.image, self.fmt, read_only, self.allow_backing_file, did,
+                                     snapshot=snapshot)
         self.device = device
         self.pid = pid
         self._disk.hold(device, self.host.timeout)
@@ -163,7 +164,8 @@ class Executor(object):
             self.warnings.append(
                 "the filesystem on %s of %s was not cleanly unmounted and its journal cannot be replayed on a "
                 "read-only device: mounted at %s with %s, so it shows the filesystem as of its last checkpoint "
-                "and may lack the last writes; read_only: false replays the journal (into the image)"
+                "and may lack the last writes; snapshot: true replays the journal into a throwaway overlay, "
+                "read_only: false into the image"
                 % (device, self.image.path, path, no_replay))
         self._did("mounted %s at %s%s" % (device, path, how), lambda: mnt.umount(self.host.runner, path))
         if mountinfo.top_mount_at(mountinfo.read(self.host.mountinfo_path), path) is None:

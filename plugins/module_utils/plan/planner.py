@@ -22,7 +22,8 @@ class Want(object):
     """The wanted end state of one task."""
 
     def __init__(self, state, path=None, number=0, backend=None, mapper="auto", fstype=None,
-                 opts="nodev,nosuid", read_only=False, backend_explicit=False, selector_text="auto", tree=None):
+                 opts="nodev,nosuid", read_only=False, backend_explicit=False, selector_text="auto", tree=None,
+                 snapshot=False):
         self.state = state
         self.path = path
         self.number = number  # None: known only once the image is attached (qemu formats)
@@ -34,6 +35,14 @@ class Want(object):
         self.opts = opts
         self.read_only = read_only
         self.tree = tree  # with layout tree: {"source", "noauto"} (plan/treephase.py), else None
+        self.snapshot = snapshot  # writes go to a throwaway overlay
+
+    @property
+    def device_read_only(self):
+        """Whether the device is attached read-only: with snapshot it is
+        writable (over the overlay) even for a read-only mount, so that the
+        kernel can replay a journal into the overlay."""
+        return self.read_only and not self.snapshot
 
 
 class PathInfo(object):
@@ -85,7 +94,9 @@ def _incompatible(att, want):
         return "its qemu helper is gone" if att.device else "it has no device"
     if not att.backend.detaches:
         return None  # used as it is
-    if att.read_only != want.read_only:
+    if att.snapshot != want.snapshot:
+        return "it is attached %s a throwaway overlay" % ("with" if att.snapshot else "without")
+    if att.read_only != want.device_read_only:
         return "it is attached %s" % ("read-only" if att.read_only else "read-write")
     if want.backend_explicit and att.backend is not want.backend:
         return "it is attached with backend %s" % att.kind
@@ -128,9 +139,9 @@ def plan(obs, want, path_info=None):
 
     node = None
     if att is None:
-        steps.append(Step("attach", "attach %s with %s%s" % (obs.image.path, want.backend.name,
-                                                             " read-only" if want.read_only else ""),
-                          backend=want.backend, read_only=want.read_only))
+        how = " and writes to a throwaway overlay" if want.snapshot else " read-only" if want.read_only else ""
+        steps.append(Step("attach", "attach %s with %s%s" % (obs.image.path, want.backend.name, how),
+                          backend=want.backend, read_only=want.device_read_only, snapshot=want.snapshot))
     else:
         node = obs.node_of(att, want.number, want.mapper)
     if want.number is None:

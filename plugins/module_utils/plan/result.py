@@ -18,7 +18,7 @@ from ansible_collections.virt.disk.plugins.module_utils.mounts import options as
 
 def empty(params):
     return {"changed": False, "image": params["image"], "path": params.get("path"), "actions": [],
-            "read_only": False, "format": None, "backend": None, "device": None,
+            "read_only": False, "snapshot": False, "format": None, "backend": None, "device": None,
             "partition": None, "partition_device": None, "fstype": None, "mapper": None, "pid": None,
             "partitions": [], "mounts": [], "tree": [], "tree_skipped": []}
 
@@ -65,6 +65,7 @@ def snapshot(obs, number, path):
         "device": att.device if att is not None else None,
         "partition_device": node.device if node else None,
         "read_only": read_only(obs, path),
+        "snapshot": bool(att is not None and att.snapshot),
         "mounts": [mount_entry(m, obs.mount_records.get(m.path)) for m in obs.mounts],
     }
 
@@ -77,13 +78,14 @@ def predict(before, steps, want, att):
     gone = set(s.args["path"] for s in steps if s.op == "umount")
     after["mounts"] = [m for m in after["mounts"] if m["path"] not in gone]
     if want.state in ("unmapped", "absent"):
-        after.update(state="unmapped", backend=None, device=None, partition_device=None, mounts=[], read_only=False)
+        after.update(state="unmapped", backend=None, device=None, partition_device=None, mounts=[], read_only=False,
+                     snapshot=False)
         return after
     if "detach" in ops:
         after.update(backend=None, device=None, partition_device=None)
     if "attach" in ops:
         name = want.backend.name
-        after.update(backend=name, device="(a new %s device)" % name, partition_device=None)
+        after.update(backend=name, device="(a new %s device)" % name, partition_device=None, snapshot=want.snapshot)
     if after["device"] is not None and not after["partition_device"]:
         after["partition_device"] = after["device"] if want.number == 0 else "(partition %s of %s)" % (
             want.number if want.number is not None else want.selector_text, after["device"])
@@ -96,7 +98,7 @@ def predict(before, steps, want, att):
                                 "options": mountopts.render(flags, fs_options)})
     after["state"] = want.state if after["mounts"] or want.state == "mapped" else \
         state_name(False, after["device"] is not None)
-    device_read_only = want.read_only if "attach" in ops else (att is not None and att.read_only)
+    device_read_only = want.device_read_only if "attach" in ops else (att is not None and att.read_only)
     mine = [m for m in after["mounts"] if m["path"] == want.path]
     after["read_only"] = is_read_only(device_read_only or want.read_only, mine[0]["options"] if mine else None)
     return after
@@ -133,6 +135,7 @@ def fill(result, obs, table, number, path=None):
         return
     result["device"] = att.device
     result["backend"] = att.kind
+    result["snapshot"] = att.snapshot
     result["pid"] = att.pid
     result["partitions"] = partitions_of(table, att)
     if number is None:
@@ -151,6 +154,7 @@ def fill(result, obs, table, number, path=None):
 def fill_predicted(result, after):
     """In check mode the result tells what the run would lead to, like the diff's after."""
     result.update(backend=after["backend"], device=after["device"], read_only=after["read_only"],
+                  snapshot=after["snapshot"],
                   partition_device=after["partition_device"],
                   mounts=[{"path": m["path"], "device": m["device"]} for m in after["mounts"]])
     if after["device"] is None:

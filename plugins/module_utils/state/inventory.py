@@ -32,6 +32,7 @@ def describe(host, image_filter=None):
         images.append({
             "image": att.image, "format": att.format, "backend": att.kind, "device": att.device,
             "read_only": att.read_only, "pid": att.pid, "export": att.export,
+            "snapshot": att.snapshot, "overlay": att.overlay,
             "mapper": mappers[0] if len(mappers) == 1 else (mappers or None),
             "partitions": [{"number": n.number, "device": n.device, "size": n.size, "mapper": n.mapper}
                            for n in nodes],

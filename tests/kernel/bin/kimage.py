@@ -11,7 +11,7 @@ against the kernel as bin/kstate.py reads it (sysfs, /proc, dmsetup,
 losetup), never through the module under test. Each case is recorded as
 image_mount/NAME; after it nothing of any image may be left; a failed case is
 recorded with the expectations that did not hold and the guest is reset.
-KT_CASES=REGEX picks cases by name.
+KT_CASES=REGEX picks cases by name. snapshot: writes to qemu-nbd's throwaway overlay.
 
 Images (copies on tmpfs): disk.img (raw GPT: 1=boot ext4, 2=root ext4),
 disk.qcow2 and other.qcow2 (the same as qcow2), tree.qcow2 (the operating
@@ -21,6 +21,7 @@ system's disk of the host's integration target image_mount_tree: 1=ESP vfat,
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 
@@ -331,6 +332,55 @@ def tree_case():
         disk, ", ".join("%s=%sp%d" % (t[0], disk, t[1]) for t in TREE))
 
 
+def snapshot_case():
+    """snapshot on a raw image with backend auto: qemu-nbd --snapshot (auto
+    takes nbd, as loop cannot), a write and a deletion through the mount, a
+    second run unchanged, absent takes it down, and the image's bytes are the
+    same as before."""
+    path = IMAGE["raw"]
+    before = _sha256(path)
+    r = mount(path, snapshot=True)
+    k = kernel()
+    disk = os.path.basename(r.get("device") or "")
+    one = named(k["nbd"], disk)
+    one = one[0] if len(one) == 1 else {}
+    argv = qemu_argv(k, one.get("tgid"))
+    try:
+        with open(os.path.join(MNT, "thrown-away"), "w", encoding="utf-8") as f:
+            f.write(WRITTEN)
+        os.unlink(os.path.join(MNT, "etc", "os-release"))
+        os.sync()
+        wrote = "ok"
+    except OSError as e:
+        wrote = str(e)
+    expect([("changed", r.get("changed") is True),
+            ("backend nbd (auto, snapshot)", r.get("backend") == "nbd"),
+            ("the result says snapshot", r.get("snapshot") is True),
+            ("the device's qemu-nbd runs with --snapshot (%s)" % " ".join(argv), "--snapshot" in argv),
+            ("writable: a write and a deletion went through (%s)" % wrote, wrote == "ok"),
+            ("the partition is mounted read-write at the path",
+             mounted_at(k, MNT) == ["/dev/%sp2" % disk] and not r.get("read_only"))], evidence(r, k))
+
+    r2 = mount(path, snapshot=True)
+    expect([("a second run changes nothing", r2.get("changed") is False),
+            ("still a snapshot", r2.get("snapshot") is True)], "second run: %s" % brief(r2))
+
+    r3 = state(path, "absent")
+    k = kernel()
+    after = _sha256(path)
+    expect([("absent changed", r3.get("changed") is True)] + clean_checks(k)
+           + [("the image's sha256 did not change", after == before)], evidence(r3, k))
+    return "%s over qemu-nbd --snapshot: written and deleted, absent discarded it, image unchanged" % disk
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 CASES = [
     # partition_mapper per backend; the image is GPT: 1=boot ext4, 2=root ext4
     ("nbd-kernel-qcow2", mapper_case("qcow2", "nbd", "kernel", strict_pid=True)),
@@ -348,6 +398,7 @@ CASES = [
     ("nbd-busy-device-never-taken", nbd_busy),
     ("auto-nbd-state-ladder", ladder),
     ("tree-nbd-kpartx-qcow2", tree_case),
+    ("snapshot-nbd-raw", snapshot_case),
 ]
 
 

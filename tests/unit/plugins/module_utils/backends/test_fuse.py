@@ -26,7 +26,24 @@ def test_daemon_args_round_trip_through_the_parser():
     assert export["writable"] is False and export["type"] == "fuse"
     parsed = fuse.parse_daemon_argv(argv)
     assert parsed == {"image": "/img/a,b c.qcow2", "format": "qcow2", "export": "/run/virt-disk/fuse/k.raw",
-                      "writable": False}
+                      "writable": False, "overlay": None}
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_snapshot_exports_a_writable_overlay_over_the_read_only_image(read_only):
+    overlay = fuse.overlay_path("/run/virt-disk/fuse/k.raw")
+    assert overlay == "/run/virt-disk/fuse/k.overlay.qcow2"
+    argv = fuse.daemon_args("/img/a.raw", "raw", "/run/virt-disk/fuse/k.raw", "/run/virt-disk/fuse/k.pid",
+                            read_only=read_only, allow_backing_file=False, overlay=overlay)
+    blockdevs = dict((b["node-name"], b) for b in (json.loads(argv[i + 1]) for i, a in enumerate(argv)
+                                                    if a == "--blockdev"))
+    assert blockdevs["vd-file"]["read-only"] is True and blockdevs["vd-image"]["read-only"] is True
+    assert blockdevs["vd-fmt"] == {"driver": "qcow2", "node-name": "vd-fmt", "file": "vd-overlay-file",
+                                   "backing": "vd-image"}
+    assert blockdevs["vd-overlay-file"]["filename"] == overlay
+    assert json.loads(argv[argv.index("--export") + 1])["writable"] is True
+    assert fuse.parse_daemon_argv(argv) == {"image": "/img/a.raw", "format": "raw", "writable": True,
+                                            "export": "/run/virt-disk/fuse/k.raw", "overlay": overlay}
 
 
 @pytest.mark.parametrize("fmt, allow, has_backing_key", [
@@ -43,7 +60,7 @@ def test_parse_daemon_argv_in_key_value_syntax():
             "--blockdev", "driver=qcow2,node-name=q,file=f",
             "--export", "type=fuse,id=e,node-name=q,mountpoint=/tmp/exp.raw,writable=on"]
     assert fuse.parse_daemon_argv(argv) == {"image": "/img/x,y.qcow2", "format": "qcow2",
-                                            "export": "/tmp/exp.raw", "writable": True}
+                                            "export": "/tmp/exp.raw", "writable": True, "overlay": None}
 
 
 def test_parse_daemon_argv_without_fuse_export():

@@ -24,6 +24,13 @@ def test_served_file_skips_option_values():
     assert nbd.served_file(["qemu-nbd", "-d", "/dev/nbd0"]) is None
 
 
+def test_snapshot_of_reads_the_flag_not_an_option_value():
+    assert nbd.snapshot_of(["qemu-nbd", "-c", "/dev/nbd0", "--snapshot", "-f", "raw", "/i/a.img"])
+    assert nbd.snapshot_of(["qemu-nbd", "-s", "/i/a.img"])
+    assert not nbd.snapshot_of(["qemu-nbd", "-c", "/dev/nbd0", "--read-only", "/i/a.img"])
+    assert not nbd.snapshot_of(["qemu-nbd", "-x", "-s", "/i/a.img"])  # "-s" is the export name here
+
+
 def test_free_means_no_pid_no_size_no_holders(systree):
     systree.nbd("nbd0", 0, pid=100)
     systree.nbd("nbd1", 32)

@@ -34,7 +34,7 @@ class Recording(Backend):
     def _locked(self):
         return self.executor_of()._disk.device is not None
 
-    def attach(self, host, image, fmt, read_only, allow_backing_file, did):
+    def attach(self, host, image, fmt, read_only, allow_backing_file, did, snapshot=False):
         did("started a helper", lambda: self.events.append(("stop helper", self._locked())))
         did("attached %s" % self.device, lambda: self.events.append(("detach", self._locked())))
         return self.device, 4242

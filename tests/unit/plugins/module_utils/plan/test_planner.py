@@ -147,7 +147,7 @@ def test_step_arguments_and_descriptions_from_mounted_to_absent():
 def test_step_arguments_from_nothing_to_mounted():
     obs, info = discovered("absent")
     attach, map_, mkdir, mount = plan(obs, want("mounted", PATH, 2, mapper="partx", read_only=True), info)
-    assert attach.args == {"backend": backend("loop"), "read_only": True}
+    assert attach.args == {"backend": backend("loop"), "read_only": True, "snapshot": False}
     assert attach.desc == "attach /srv/images/disk.img with loop read-only"
     assert map_.args == {"number": 2, "mapper": "partx"}
     assert "the new device" in map_.desc
@@ -195,7 +195,7 @@ def test_read_only_mismatch_of_the_mount_at_path_reattaches():
     obs = observed([attachment(read_only=False)], [P2_AT_PATH])
     steps = plan(obs, want("mounted", PATH, 2, read_only=True), DIR)
     assert ops(steps) == ["umount", "unmap", "detach", "attach", "map", "mount"]
-    assert steps[3].args == {"backend": backend("loop"), "read_only": True}
+    assert steps[3].args == {"backend": backend("loop"), "read_only": True, "snapshot": False}
 
 
 def test_read_only_mismatch_with_other_mounts_is_an_error():
@@ -211,7 +211,7 @@ def test_read_only_mismatch_without_mounts_reattaches():
     obs = observed([attachment(read_only=True)])
     steps = plan(obs, want("mounted", PATH, 2, read_only=False), DIR)
     assert ops(steps) == ["unmap", "detach", "attach", "map", "mount"]
-    assert steps[2].args == {"backend": backend("loop"), "read_only": False}
+    assert steps[2].args == {"backend": backend("loop"), "read_only": False, "snapshot": False}
 
 
 def test_read_only_mismatch_for_mapped_unmounts_and_reattaches():
@@ -224,6 +224,40 @@ def test_read_only_mismatch_for_mapped_unmounts_and_reattaches():
 def test_read_only_mismatch_does_not_matter_for_teardown():
     obs = observed([attachment(read_only=True)], [P2_AT_PATH])
     assert ops(plan(obs, want("unmapped", PATH, 2, read_only=False), DIR)) == ["umount", "unmap", "detach"]
+
+
+def snapshot_attachment(snapshot, read_only=False):
+    att = attachment(read_only=read_only, kind="fuse")
+    att.pid = 4242
+    att.snapshot = snapshot
+    return att
+
+
+def test_snapshot_attaches_writable_even_for_a_read_only_mount():
+    steps = plan(observed([]), want("mounted", PATH, 2, backend="fuse", read_only=True, snapshot=True), DIR)
+    assert ops(steps) == ["attach", "map", "mount"]
+    assert steps[0].args == {"backend": backend("fuse"), "read_only": False, "snapshot": True}
+    assert "throwaway overlay" in steps[0].desc
+
+
+def test_snapshot_mismatch_reattaches():
+    obs = observed([snapshot_attachment(True)], [P2_AT_PATH])
+    steps = plan(obs, want("mounted", PATH, 2, backend="fuse", snapshot=False), DIR)
+    assert ops(steps) == ["umount", "unmap", "detach", "attach", "map", "mount"]
+    assert steps[3].args["snapshot"] is False
+
+
+def test_snapshot_mismatch_with_other_mounts_is_an_error():
+    obs = observed([snapshot_attachment(False)], [P2_AT_PATH, mline(101, "259:0", "/mnt/boot", "/dev/loop0p1")])
+    with pytest.raises(VirtDiskError) as info:
+        plan(obs, want("mounted", PATH, 2, backend="fuse", snapshot=True), DIR)
+    assert "without a throwaway overlay" in str(info.value) and "/mnt/boot" in str(info.value)
+
+
+def test_read_only_snapshot_over_a_writable_overlay_is_converged():
+    obs = observed([snapshot_attachment(True)],
+                   [mline(100, "259:1", PATH, "/dev/loop0p2", opts="ro,nodev,nosuid,relatime")])
+    assert plan(obs, want("mounted", PATH, 2, backend="fuse", read_only=True, snapshot=True), DIR) == []
 
 
 def test_read_only_match_is_converged():

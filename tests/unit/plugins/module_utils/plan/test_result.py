@@ -13,9 +13,9 @@ from ansible_collections.virt.disk.plugins.module_utils.plan.result import predi
 from ansible_collections.virt.disk.tests.unit.plugins.module_utils.fakes import want
 
 NOTHING = {"state": "unmapped", "backend": None, "device": None, "partition_device": None, "read_only": False,
-           "mounts": []}
+           "snapshot": False, "mounts": []}
 MOUNTED = {"state": "mounted", "backend": "loop", "device": "/dev/loop0", "partition_device": "/dev/loop0p2",
-           "read_only": False,
+           "read_only": False, "snapshot": False,
            "mounts": [{"path": "/mnt/x", "device": "/dev/loop0p2", "fstype": "ext4", "options": "rw,nosuid,nodev,relatime"}]}
 
 
