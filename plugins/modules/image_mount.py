@@ -126,6 +126,10 @@ options:
       - Each mount keeps the fstab options that say how the filesystem is mounted (V(subvol=), V(compress=),
         V(umask=)...), drops those that say when (V(defaults), V(nofail), V(x-systemd.*)...), and adds O(opts).
         The root is mounted with O(opts) and O(fstype) alone.
+      - A btrfs root whose top level has no C(/etc/fstab) (Ubuntu and Fedora keep the system in subvolume
+        V(@) or V(root)) - the subvolume one level down whose own C(etc/fstab) mounts it at C(/) with
+        V(subvol=) naming it is mounted at O(path) instead of the top level, and that fstab gives the rest of
+        the tree. Several such subvolumes fail.
       - A re-run compares each mount with the kernel's mount table (device, btrfs subvolume, options) and
         adopts what matches; a mount point of the tree that has something else mounted fails and names it. A
         failure part way rolls the tree back to what was found.

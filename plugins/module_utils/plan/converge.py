@@ -240,21 +240,29 @@ class Run(object):
         a run without layout tree does not compile the tree layer."""
         from ansible_collections.virt.disk.plugins.module_utils.plan import treephase  # pylint: disable=import-outside-toplevel
         want = self.want
-        work = treephase.layout_of(self.host, want.path, self.table, want.number, want.tree, self.image.path)
         att = obs.attachment
-        nodes = {}
-        for part in self.table.partitions:
-            node = obs.node_of(att, part["number"], want.mapper)
-            if node is not None:
-                nodes[part["number"]] = node
+        root_node = obs.node_of(att, want.number, want.mapper)
 
         def do(number, steps):
             if ex is None:
                 return None
             ex.run(steps)
             return ex.node_for(number)
+        subvol = treephase.root_subvolume(want.path, self.table, want.number)
+        if subvol is not None:
+            steps = treephase.subvolume_root_steps(self.host, want.path, want.number, subvol, want.opts,
+                                                   obs.mount_records)
+            if ex is None:
+                return treephase.pending_root(self.host, want.path, want.number, subvol, want.opts, steps, root_node)
+            do(want.number, steps)
+        work = treephase.layout_of(self.host, want.path, self.table, want.number, want.tree, self.image.path)
+        nodes = {}
+        for part in self.table.partitions:
+            node = obs.node_of(att, part["number"], want.mapper)
+            if node is not None:
+                nodes[part["number"]] = node
         return treephase.Phase(self.host, work, want.path, want.opts, want.read_only, want.mapper, nodes,
-                               obs.mount_records, do, root_node=obs.node_of(att, want.number, want.mapper)).run()
+                               obs.mount_records, do, root_node=root_node).run()
 
     def execute(self, obs, steps):
         """Run the steps; for a qemu image attached by them, probe it, select

@@ -143,9 +143,13 @@ class Executor(object):
     def _do_mount(self, path, number):
         self._mount(path, number, self.want.fstype, self.want.opts)
 
-    def _do_mount_tree(self, path, number, fstype, opts):
-        """Mount a partition beneath the root of a tree (plan/treephase.py); path is resolved inside the tree."""
+    def _do_mount_tree(self, path, number, fstype, opts, record=None):
+        """Mount a partition of a tree (plan/treephase.py); path is resolved
+        inside the tree. record: what the state file keeps instead of the
+        options mounted with (the root's subvolume is the tree's, not asked for)."""
         self._mount(path, number, fstype, opts, tree=True)
+        if record is not None:
+            self.mounted[path] = record
 
     def _mount(self, path, number, fstype, opts, tree=False):
         self._disk.hold(self.device, self.host.timeout)
@@ -158,6 +162,8 @@ class Executor(object):
         no_replay = mnt.mount(self.host.runner, device, path, fstype, mount_opts, self.want.read_only,
                               probed_fstype=self.fstype_of(number), canonicalize=not tree)
         how = " read-only" if self.want.read_only or no_replay else ""
+        subvol = [o[len("subvol="):] for o in mountopts.split(mount_opts) if o.startswith("subvol=")]
+        how += " (subvolume %s)" % subvol[0] if subvol else ""
         how += copy_note
         if no_replay:
             how += " without replaying its journal (%s)" % no_replay

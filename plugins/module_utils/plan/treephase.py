@@ -19,10 +19,12 @@ import os
 import platform
 
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.image import dps
+from ansible_collections.virt.disk.plugins.module_utils.image import dps, selector
 from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
 from ansible_collections.virt.disk.plugins.module_utils.kernel.filesystems import Filesystems
-from ansible_collections.virt.disk.plugins.module_utils.plan.tree import decide, wanted_options
+from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
+from ansible_collections.virt.disk.plugins.module_utils.plan.planner import Step
+from ansible_collections.virt.disk.plugins.module_utils.plan.tree import decide, subvolume, wanted_options
 from ansible_collections.virt.disk.plugins.module_utils.tree import fstab, inroot, layout
 
 
@@ -46,6 +48,47 @@ def dir_state(root):
             return "missing"
         return "empty" if inroot.is_empty_dir(host_path) else "full"
     return state
+
+
+def root_subvolume(root, table, root_number):
+    """The subvolume that is the image's root, for a btrfs root mounted at
+    its top level that has no /etc/fstab (Ubuntu's and Fedora's installs:
+    the system lives in subvolume @ or root): the directory one level down
+    whose own etc/fstab mounts it at / with subvol= naming it. Each
+    candidate's fstab is resolved inside that directory, the root it
+    becomes. None when there is none; several fail."""
+    if selector.fstype_of(table, root_number) != "btrfs" or inroot.read_text(root, "/etc/fstab") is not None:
+        return None
+    found = []
+    for name in sorted(os.listdir(root)):
+        host_dir = os.path.join(root, name)
+        if os.path.islink(host_dir) or not os.path.isdir(host_dir):
+            continue
+        text = inroot.read_text(host_dir, "/etc/fstab")
+        for entry in fstab.parse(text) if text is not None else []:
+            if (entry.target.startswith("/") and layout.normalize(entry.target) == "/"
+                    and subvolume(fstab.mount_options(entry)) == name
+                    and layout.find_source(entry, table) in (None, root_number)):
+                found.append(name)
+                break
+    if len(found) > 1:
+        raise VirtDiskError("its btrfs root (partition %d) has no /etc/fstab at its top level, and several "
+                            "subvolumes have one that mounts them at / (%s); select the one to mount by hand"
+                            % (root_number, ", ".join(found)))
+    return found[0] if found else None
+
+
+def subvolume_root_steps(host, root, number, subvol, opts, records):
+    """Steps that mount subvolume subvol of partition number at root instead
+    of the top level mounted there. The record keeps the options asked for,
+    so that the next run compares those; a rollback mounts the top level again."""
+    top = mountinfo.top_mount_at(mountinfo.read(host.mountinfo_path), root)
+    restore = {"fstype": top.fstype, "opts": mountopts.describe(top, records.get(root))}
+    return [Step("umount", "unmount the top level of the btrfs root from %s" % root, path=root, source=top.source,
+                 restore=restore),
+            Step("mount_tree", "mount subvolume %s of partition %d, the image's root, at %s" % (subvol, number, root),
+                 path=root, number=number, fstype="btrfs", opts=",".join(["subvol=" + subvol] + mountopts.split(opts)),
+                 record={"opts": opts, "fstype": None})]
 
 
 def layout_of(host, root, table, root_number, tree, image_path):
@@ -90,7 +133,7 @@ class Phase(object):
         self.nodes = dict(nodes)
         self.records = records
         self.do = do
-        self.entries = [_root_entry(tree, root, root_node, opts)]
+        self.entries = [_root_entry(tree, root, root_node, _root_options(host, root, opts))]
         self.skipped = list(tree.skipped)
         self.steps = []
 
@@ -143,6 +186,26 @@ class Phase(object):
                 "device": node.device if node is not None else None, "source": mount.source,
                 "fstype": mount.fstype, "options": wanted_options(mount, self.opts), "origin": mount.origin,
                 "fstab_line": mount.line}
+
+
+def pending_root(host, root, number, subvol, opts, steps, root_node):
+    """The dry pass's answer while the top level of a btrfs root is mounted
+    where its subvolume subvol should be: the root's steps; the rest of the
+    tree is known once they are done."""
+    tree = layout.Tree([layout.Mount("/", number, "btrfs", ["subvol=" + subvol], "selector",
+                                     "partition %d" % number)], [], [], "fstab")
+    phase = Phase(host, tree, root, opts, False, None, {}, {}, lambda number, steps: None, root_node)
+    phase.entries[0]["options"] = ",".join(["subvol=" + subvol] + mountopts.split(opts))
+    phase.steps = list(steps)
+    return phase
+
+
+def _root_options(host, root, opts):
+    """The module's opts, after the subvolume when the root is a btrfs subvolume."""
+    top = mountinfo.top_mount_at(mountinfo.read(host.mountinfo_path), root)
+    if top is None or top.fstype != "btrfs" or top.root in ("/", None):
+        return opts
+    return ",".join(["subvol=" + top.root.lstrip("/")] + mountopts.split(opts))
 
 
 def _root_entry(tree, root, node, opts):

@@ -16,7 +16,8 @@ from ansible_collections.virt.disk.plugins.module_utils.plan import treephase
 from ansible_collections.virt.disk.plugins.module_utils.state.host import Host
 from ansible_collections.virt.disk.plugins.module_utils.tree import fstab, layout
 
-from ansible_collections.virt.disk.tests.unit.plugins.module_utils.tree.test_layout import TABLE
+from ansible_collections.virt.disk.plugins.module_utils.image.parttable import Table
+from ansible_collections.virt.disk.tests.unit.plugins.module_utils.tree.test_layout import TABLE, part
 
 
 class Filesystems(object):
@@ -117,3 +118,45 @@ def test_the_architecture_comes_from_the_root_partition_type():
 
 def everything(fstype):
     return True
+
+
+def btrfs_top(tmp_path, subvolumes):
+    """A btrfs root's top level: {name: fstab text or None (no etc/fstab)}."""
+    top = tmp_path / "top"
+    top.mkdir()
+    for name, text in subvolumes.items():
+        (top / name / "etc").mkdir(parents=True)
+        if text is not None:
+            (top / name / "etc" / "fstab").write_text(text)
+    return str(top)
+
+
+BTRFS_TABLE = Table("gpt", [part(1, "btrfs", uuid="B7")])
+ROOT_AT = u"UUID=B7 / btrfs defaults,subvol=%s,compress=zstd 0 1\nUUID=B7 /home btrfs subvol=@home 0 2\n"
+
+
+def test_the_root_subvolume_is_the_one_whose_fstab_mounts_it_at_root(tmp_path):
+    top = btrfs_top(tmp_path, {"@": ROOT_AT % "/@", "@home": None, "decoy": ROOT_AT % "@"})
+    os.symlink("/", os.path.join(top, "host-root"))  # the host's root has an /etc/fstab: never looked at
+    assert treephase.root_subvolume(top, BTRFS_TABLE, 1) == "@"
+
+
+def test_no_root_subvolume_with_an_fstab_at_the_top_or_another_filesystem(tmp_path):
+    top = btrfs_top(tmp_path, {"etc": None, "@": ROOT_AT % "@"})
+    assert treephase.root_subvolume(top, Table("gpt", [part(1, "ext4", uuid="B7")]), 1) is None
+    with open(os.path.join(top, "etc", "fstab"), "w") as f:
+        f.write(ROOT_AT % "@")
+    assert treephase.root_subvolume(top, BTRFS_TABLE, 1) is None
+
+
+def test_a_subvolume_whose_fstab_names_another_partition_is_not_the_root(tmp_path):
+    table = Table("gpt", [part(1, "btrfs", uuid="B7"), part(2, "btrfs", uuid="OTHER")])
+    top = btrfs_top(tmp_path, {"@": u"UUID=OTHER / btrfs subvol=@ 0 1\n"})
+    assert treephase.root_subvolume(top, table, 1) is None
+
+
+def test_two_root_subvolumes_fail_and_name_both(tmp_path):
+    top = btrfs_top(tmp_path, {"@": ROOT_AT % "@", "root": ROOT_AT % "root"})
+    with pytest.raises(VirtDiskError) as info:
+        treephase.root_subvolume(top, BTRFS_TABLE, 1)
+    assert "@, root" in str(info.value)
