@@ -35,8 +35,8 @@ def test_snapshot_exports_a_writable_overlay_over_the_read_only_image(read_only)
     assert overlay == "/run/virt-disk/fuse/k.overlay.qcow2"
     argv = fuse.daemon_args("/img/a.raw", "raw", "/run/virt-disk/fuse/k.raw", "/run/virt-disk/fuse/k.pid",
                             read_only=read_only, allow_backing_file=False, overlay=overlay)
-    blockdevs = dict((b["node-name"], b) for b in (json.loads(argv[i + 1]) for i, a in enumerate(argv)
-                                                    if a == "--blockdev"))
+    parsed = [json.loads(argv[i + 1]) for i, a in enumerate(argv) if a == "--blockdev"]
+    blockdevs = dict((b["node-name"], b) for b in parsed)
     assert blockdevs["vd-file"]["read-only"] is True and blockdevs["vd-image"]["read-only"] is True
     assert blockdevs["vd-fmt"] == {"driver": "qcow2", "node-name": "vd-fmt", "file": "vd-overlay-file",
                                    "backing": "vd-image"}
