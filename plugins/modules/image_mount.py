@@ -235,6 +235,27 @@ options:
     type: bool
     default: false
     version_added: "1.1.0"
+  runtime:
+    description:
+      - With O(state=mounted), what a program run with C(chroot) into O(path) needs, set up after the mounts
+        (of the tree, with O(layout=tree)) - V(chroot) binds the host's C(/dev) (private, so nothing mounted
+        beneath it reaches the host's), mounts a C(devpts) instance of its own at C(/dev/pts), C(/proc), C(/sys)
+        read-only and a tmpfs at C(/run), and binds the host's C(resolv.conf) read-only over the image's
+        C(/etc/resolv.conf), or over the file it links to when that is on the new C(/run) (where
+        systemd-resolved's link points). The image's bytes are not changed for it, except that a missing
+        mount point directory is created, as for the tree; an image without C(/etc/resolv.conf) outside
+        C(/run) gets none, with a warning.
+      - Every mount point is resolved inside the image, so a symlink in the image (C(/proc -> /etc)) never
+        makes the module mount anything over the host's files.
+      - V(none) sets up nothing, and leaves a runtime that is there alone.
+      - O(state=unmapped) and V(absent) first stop the processes whose root or working directory is inside
+        the image's mounts (a daemon a package started in the chroot; C(SIGTERM), then C(SIGKILL) after
+        O(timeout)) and list them in RV(actions), then unmount the runtime with the rest of the image's mounts,
+        deepest first.
+    type: str
+    default: none
+    choices: [none, chroot]
+    version_added: "1.1.0"
   allow_backing_file:
     description:
       - Accept images that refer to other files (a qcow2/qed backing file, a qcow2 external data file, VMDK
@@ -410,6 +431,18 @@ snapshot:
   returned: always
   type: bool
   sample: false
+  version_added: "1.1.0"
+runtime:
+  description:
+    - With O(runtime=chroot), the mounts of the chroot runtime - for each, the mount point in the image
+      (C(target)), on the host (C(path)), C(fstype) (V(bind) for a bind mount) and C(source); for
+      C(/etc/resolv.conf) that is a link, C(link) too.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {target: /dev, path: /mnt/golden/dev, fstype: bind, source: /dev}
+    - {target: /proc, path: /mnt/golden/proc, fstype: proc, source: proc}
   version_added: "1.1.0"
 mapper:
   description: The partition mapper that made RV(partition_device) (V(kernel), V(partx), V(kpartx)); null for
@@ -589,6 +622,7 @@ def main():
             tree_noauto=dict(type="bool", default=False),
             read_only=dict(type="bool", default=False),
             snapshot=dict(type="bool", default=False),
+            runtime=dict(type="str", default="none", choices=["none", "chroot"]),
             allow_backing_file=dict(type="bool", default=False),
             timeout=dict(type="int", default=30),
         ),

@@ -187,6 +187,13 @@ images:
       description: Mounts of the image's devices (path, device, fstype, read_only).
       type: list
       elements: dict
+    beneath:
+      description: Other mounts beneath the image's mounts (path, source, fstype), parents first - the chroot
+        runtime of M(virt.disk.image_mount) O(virt.disk.image_mount#module:runtime=chroot), or anything else
+        mounted there. A teardown of the image unmounts them too.
+      type: list
+      elements: dict
+      version_added: "1.1.0"
   sample:
     - image: /var/lib/images/disk.img
       format: raw
@@ -202,6 +209,8 @@ images:
         - {number: 2, device: /dev/loop0p2, size: 48234496, mapper: partx}
       mounts:
         - {path: /mnt/disk, device: /dev/loop0p2, fstype: ext4, read_only: false}
+      beneath:
+        - {path: /mnt/disk/proc, source: proc, fstype: proc}
 layout:
   description:
     - What O(image) holds, attached or not; null when O(image) is not given.

@@ -72,6 +72,36 @@ class Procs(object):
                 found.append((int(entry), argv))
         return sorted(found)
 
+    def inside(self, paths):
+        """(pid, command, where) of the processes whose root directory or
+        working directory lies beneath one of paths (a daemon a package
+        started in a chroot); where says which of the two."""
+        found = []
+        paths = [p.rstrip("/") for p in paths if p.rstrip("/")]
+        try:
+            entries = os.listdir(self.root) if paths else []
+        except OSError:
+            return found
+        for entry in entries:
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            for what in ("root", "cwd"):
+                try:
+                    link = os.readlink(os.path.join(self.root, entry, what))
+                except OSError:
+                    continue
+                if any(link == p or link.startswith(p + "/") for p in paths):
+                    found.append((int(entry), self.comm(int(entry)), "%s %s" % (what, link)))
+                    break
+        return sorted(found)
+
+    def comm(self, pid):
+        try:
+            with open(os.path.join(self.root, str(pid), "comm")) as f:
+                return f.read().strip()
+        except (IOError, OSError):
+            return "?"
+
     def resolve(self, pid, path):
         """A path from a process's argv, made absolute against its working directory."""
         if os.path.isabs(path):

@@ -147,7 +147,8 @@ def converge(params, host, check_mode):
         tree = {"source": params.get("tree_source") or "auto", "noauto": bool(params.get("tree_noauto"))}
     want = Want(state, params.get("path"), None, backend, params["partition_mapper"], params.get("fstype"),
                 params["opts"], params["read_only"], backend_explicit=params["backend"] != "auto",
-                selector_text=params["partition"], tree=tree, snapshot=bool(params.get("snapshot")))
+                selector_text=params["partition"], tree=tree, snapshot=bool(params.get("snapshot")),
+                runtime=params.get("runtime") if state == "mounted" and params.get("runtime") != "none" else None)
     # check mode writes nothing: it locks the image only when its lock file is already there
     with Lock(image.key, host.timeout, image.path, run_dir=host.run_dir, create=not check_mode):
         return Run(host, image, fmt, sel, want, params["allow_backing_file"], result).go(check_mode)
@@ -168,6 +169,7 @@ class Run(object):
         self.cache = ImageCache(image, host.run_dir)
         self.table = None
         self.tree = None  # the tree phase of a run with layout tree (treephase.Phase)
+        self.runtime = None  # the runtime phase of a run with runtime chroot (runtime/chroot.Phase)
 
     def discover(self):
         obs = discovery.discover(self.host, self.image)
@@ -190,6 +192,8 @@ class Run(object):
         image, want, result = self.image, self.want, self.result
         try:
             obs = self.discover()
+            if want.state in ("unmapped", "absent") and obs.mounts:
+                obs.inside = self.host.procs.inside([m.path for m in obs.mounts])
             if image.kind == "gone":
                 if not obs.attachments:
                     return self._gone_noop(obs, check_mode)  # nothing attached from a path where no image is
@@ -216,6 +220,14 @@ class Run(object):
                 res.fill(result, obs, self.table, want.number, want.path)
                 raise self.fail(VirtDiskError("%s: %s" % (image.path, e)))
         more = tree.steps if tree is not None else []
+        runtime = None
+        if want.runtime is not None and not (steps or more):
+            try:
+                runtime = self.runtime_pass(None)  # the image is mounted as wanted: its runtime as it is now
+            except VirtDiskError as e:
+                res.fill(result, obs, self.table, want.number, want.path)
+                raise self.fail(VirtDiskError("%s: %s" % (image.path, e)))
+            more = runtime.steps
         result["changed"] = bool(steps or more)
         result["diff"] = {"before": before, "after": res.predict(before, steps, want, obs.attachment)}
         if check_mode or not (steps or more):
@@ -223,11 +235,16 @@ class Run(object):
             if check_mode and want.tree is not None and tree is None:
                 result["actions"].append("mount the image's tree beneath %s (known once its root is mounted)"
                                          % want.path)
+            if check_mode and want.runtime is not None and runtime is None:
+                result["actions"].append("set up the chroot runtime in %s (known once the image is mounted)"
+                                         % want.path)
             if not check_mode:
                 self.cache.save()
             res.fill(result, obs, self.table, want.number, want.path)
             if tree is not None:
                 res.fill_tree(result, tree)
+            if runtime is not None:
+                res.fill_runtime(result, runtime)
             if check_mode:
                 res.fill_predicted(result, result["diff"]["after"])
             return result
@@ -264,6 +281,12 @@ class Run(object):
         return treephase.Phase(self.host, work, want.path, want.opts, want.read_only, want.mapper, nodes,
                                obs.mount_records, do, root_node=root_node).run()
 
+    def runtime_pass(self, ex):
+        """The runtime phase (runtime/chroot.py) at path: with ex, its steps
+        are done; without, only collected. Imported here, as the tree layer is."""
+        from ansible_collections.virt.disk.plugins.module_utils.runtime import chroot  # pylint: disable=import-outside-toplevel
+        return chroot.Phase(self.host, self.want.path, self.want.read_only, ex.run if ex is not None else None).run()
+
     def execute(self, obs, steps):
         """Run the steps; for a qemu image attached by them, probe it, select
         the partition and run the rest. Any failure rolls back."""
@@ -278,6 +301,8 @@ class Run(object):
                 ex.run(plan(fresh, self.want, path_info(self.want.path, fresh.all_mounts)))
             if self.want.tree is not None:
                 self.tree = self.tree_pass(self.discover(), ex)
+            if self.want.runtime is not None:
+                self.runtime = self.runtime_pass(ex)
         except Exception as e:  # pylint: disable=broad-except
             self._rolled_back(ex, e)
         return ex
@@ -317,6 +342,8 @@ class Run(object):
         res.fill(result, after, self.table, want.number, want.path)
         if self.tree is not None:
             res.fill_tree(result, self.tree)
+        if self.runtime is not None:
+            res.fill_runtime(result, self.runtime)
         return result
 
     def _remember(self, ex, after):

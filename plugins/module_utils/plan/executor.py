@@ -203,7 +203,35 @@ class Executor(object):
         self._did("remounted %s with %s" % (path, mountopts.render(flags)))
         self.mounted[path] = {"opts": opts, "fstype": fstype}
 
-    # steps, top-down: mounts, partitions, device
+    def _do_runtime_mount(self, path, fstype, source, options):
+        """A mount of the chroot runtime (runtime/chroot.py); path is resolved inside the image. A bind is
+        made private, so that what is mounted beneath it (devpts at /dev/pts) never reaches the host's."""
+        args = ["mount", "--no-canonicalize"] + (["--bind"] if fstype is None else ["-t", fstype])
+        args += (["-o", options] if options else []) + [source, path]
+        step = "mount the chroot runtime's %s" % path
+        self.host.runner.run(args, step=step)
+        self._did("%s at %s" % ("bound " + source if fstype is None else "mounted " + fstype, path),
+                  lambda: mnt.umount(self.host.runner, path))
+        if fstype is None:
+            self.host.runner.run(["mount", "--no-canonicalize", "--make-private", path], step=step)
+
+    def _do_runtime_file(self, path):
+        """An empty file on the runtime's /run (a tmpfs), to bind the host's resolv.conf on."""
+        try:
+            if not os.path.isdir(os.path.dirname(path)):
+                os.makedirs(os.path.dirname(path), 0o755)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
+        except OSError as e:
+            raise VirtDiskError("cannot create %s: %s" % (path, e.strerror), step="runtime")
+        self._did("created %s on the runtime's /run" % path, lambda: os.unlink(path))
+
+    # steps, top-down: processes, mounts, partitions, device
+
+    def _do_stop(self, procs):
+        """Stop processes running inside the image's mounts: TERM, then KILL after the timeout."""
+        for pid, comm, where in procs:
+            killed = self.host.procs.terminate(pid, self.host.timeout, comm)
+            self._did("stopped process %d (%s; its %s)%s" % (pid, comm, where, " with SIGKILL" if killed else ""))
 
     def _do_umount(self, path, source, restore=None):
         """Unmount path; with restore ({"fstype", "opts"}), a rollback mounts it again so."""

@@ -23,7 +23,7 @@ class Want(object):
 
     def __init__(self, state, path=None, number=0, backend=None, mapper="auto", fstype=None,
                  opts="nodev,nosuid", read_only=False, backend_explicit=False, selector_text="auto", tree=None,
-                 snapshot=False):
+                 snapshot=False, runtime=None):
         self.state = state
         self.path = path
         self.number = number  # None: known only once the image is attached (qemu formats)
@@ -36,6 +36,7 @@ class Want(object):
         self.read_only = read_only
         self.tree = tree  # with layout tree: {"source", "noauto"} (plan/treephase.py), else None
         self.snapshot = snapshot  # writes go to a throwaway overlay
+        self.runtime = runtime  # "chroot": the chroot runtime at path (runtime/chroot.py), else None
 
     @property
     def device_read_only(self):
@@ -108,7 +109,11 @@ def plan(obs, want, path_info=None):
     path_info = path_info or PathInfo()
     done = set()
     if want.state in ("unmapped", "absent"):
-        steps = _unmount(obs, obs.mounts, done)
+        steps = []
+        if obs.inside:
+            steps.append(Step("stop", "stop the processes running inside the image's mounts: %s" % ", ".join(
+                "%d (%s)" % (pid, comm) for pid, comm, _where in obs.inside), procs=obs.inside))
+        steps += _unmount(obs, obs.mounts, done)
         for att in obs.attachments:
             steps += _take_down(att)
         if want.state == "absent" and want.path and path_info.is_dir and path_info.empty:

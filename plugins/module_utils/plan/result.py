@@ -20,7 +20,7 @@ def empty(params):
     return {"changed": False, "image": params["image"], "path": params.get("path"), "actions": [],
             "read_only": False, "snapshot": False, "format": None, "backend": None, "device": None,
             "partition": None, "partition_device": None, "fstype": None, "mapper": None, "pid": None,
-            "partitions": [], "mounts": [], "tree": [], "tree_skipped": []}
+            "partitions": [], "mounts": [], "tree": [], "tree_skipped": [], "runtime": []}
 
 
 def state_name(mounted, mapped):
@@ -167,3 +167,10 @@ def fill_tree(result, phase):
     result["tree_skipped"] = phase.skipped
     if phase.tree.warnings:
         result["warnings"] = result.get("warnings", []) + phase.tree.warnings
+
+
+def fill_runtime(result, phase):
+    """The chroot runtime's mounts, and why a part of it is missing."""
+    result["runtime"] = phase.entries
+    if phase.warnings:
+        result["warnings"] = result.get("warnings", []) + phase.warnings

@@ -27,6 +27,7 @@ def describe(host, image_filter=None):
         discovery.read_nodes(host, att)
         if key:
             discovery.name_mappers(att, statefile.load(key, host.run_dir))
+        own = discovery.mounts_of_all(all_mounts, [att])
         nodes = sorted(att.nodes.values(), key=lambda n: n.number)
         mappers = sorted(set(n.mapper for n in nodes))
         images.append({
@@ -37,7 +38,9 @@ def describe(host, image_filter=None):
             "partitions": [{"number": n.number, "device": n.device, "size": n.size, "mapper": n.mapper}
                            for n in nodes],
             "mounts": [{"path": m.path, "device": m.source, "fstype": m.fstype, "read_only": m.read_only}
-                       for m in discovery.mounts_of_all(all_mounts, [att])],
+                       for m in own],
+            "beneath": [{"path": m.path, "source": m.source, "fstype": m.fstype}
+                        for m in reversed(mountinfo.teardown_order(all_mounts, own)) if m not in own],
         })
     return teardown_order(images)
 

@@ -503,3 +503,11 @@ def test_an_explicit_mapper_maps_even_when_another_mappers_node_exists():
     assert steps[0].args == {"number": 2, "mapper": "kpartx"}
     assert plan(obs, want("mapped", None, 2, mapper="kernel"), NO_PATH) == []
     assert plan(obs, want("mapped", None, 2, mapper="auto"), NO_PATH) == []
+
+
+def test_teardown_stops_the_processes_inside_first():
+    obs = observed([attachment()], [P2_AT_PATH])
+    obs.inside = [(4321, "sleep", "root %s" % PATH)]
+    steps = plan(obs, want("absent", PATH, 2), DIR)
+    assert ops(steps)[:2] == ["stop", "umount"]
+    assert steps[0].args == {"procs": [(4321, "sleep", "root %s" % PATH)]} and "4321 (sleep)" in steps[0].desc
