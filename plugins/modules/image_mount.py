@@ -248,10 +248,11 @@ options:
       - Every mount point is resolved inside the image, so a symlink in the image (C(/proc -> /etc)) never
         makes the module mount anything over the host's files.
       - V(none) sets up nothing, and leaves a runtime that is there alone.
-      - O(state=unmapped) and V(absent) first stop the processes whose root or working directory is inside
-        the image's mounts (a daemon a package started in the chroot; C(SIGTERM), then C(SIGKILL) after
+      - O(state=unmapped) and V(absent) first stop the processes chrooted into the image's mounts (their root
+        directory is there - a daemon a package started in the chroot; C(SIGTERM), then C(SIGKILL) after
         O(timeout)) and list them in RV(actions), then unmount the runtime with the rest of the image's mounts,
-        deepest first.
+        deepest first. A process that only has its working directory there (a shell cd'd into the mount) is
+        not stopped; the teardown fails and names it.
     type: str
     default: none
     choices: [none, chroot]

@@ -73,9 +73,11 @@ class Procs(object):
         return sorted(found)
 
     def inside(self, paths):
-        """(pid, command, where) of the processes whose root directory or
-        working directory lies beneath one of paths (a daemon a package
-        started in a chroot); where says which of the two."""
+        """(pid, command, root) of the processes whose root directory lies
+        beneath one of paths: started with chroot into an image (a daemon a
+        package started). A process whose working directory alone is there
+        (a shell cd'd into a mount) is the user's, not stopped: it keeps the
+        mount busy and the teardown names it."""
         found = []
         paths = [p.rstrip("/") for p in paths if p.rstrip("/")]
         try:
@@ -85,14 +87,12 @@ class Procs(object):
         for entry in entries:
             if not entry.isdigit() or int(entry) == os.getpid():
                 continue
-            for what in ("root", "cwd"):
-                try:
-                    link = os.readlink(os.path.join(self.root, entry, what))
-                except OSError:
-                    continue
-                if any(link == p or link.startswith(p + "/") for p in paths):
-                    found.append((int(entry), self.comm(int(entry)), "%s %s" % (what, link)))
-                    break
+            try:
+                link = os.readlink(os.path.join(self.root, entry, "root"))
+            except OSError:
+                continue
+            if any(link == p or link.startswith(p + "/") for p in paths):
+                found.append((int(entry), self.comm(int(entry)), link))
         return sorted(found)
 
     def comm(self, pid):

@@ -228,10 +228,11 @@ class Executor(object):
     # steps, top-down: processes, mounts, partitions, device
 
     def _do_stop(self, procs):
-        """Stop processes running inside the image's mounts: TERM, then KILL after the timeout."""
-        for pid, comm, where in procs:
+        """Stop the processes chrooted into the image's mounts: TERM, then KILL after the timeout."""
+        for pid, comm, root in procs:
             killed = self.host.procs.terminate(pid, self.host.timeout, comm)
-            self._did("stopped process %d (%s; its %s)%s" % (pid, comm, where, " with SIGKILL" if killed else ""))
+            self._did("stopped process %d (%s, chrooted into %s)%s" % (pid, comm, root,
+                                                                      " with SIGKILL" if killed else ""))
 
     def _do_umount(self, path, source, restore=None):
         """Unmount path; with restore ({"fstype", "opts"}), a rollback mounts it again so."""

@@ -111,8 +111,8 @@ def plan(obs, want, path_info=None):
     if want.state in ("unmapped", "absent"):
         steps = []
         if obs.inside:
-            steps.append(Step("stop", "stop the processes running inside the image's mounts: %s" % ", ".join(
-                "%d (%s)" % (pid, comm) for pid, comm, _where in obs.inside), procs=obs.inside))
+            steps.append(Step("stop", "stop the processes chrooted into the image's mounts: %s" % ", ".join(
+                "%d (%s)" % (pid, comm) for pid, comm, _root in obs.inside), procs=obs.inside))
         steps += _unmount(obs, obs.mounts, done)
         for att in obs.attachments:
             steps += _take_down(att)

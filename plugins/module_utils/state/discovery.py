@@ -27,7 +27,7 @@ class Observed(object):
         self.mounts = mounts_of_image
         self.all_mounts = all_mounts
         self.mount_records = {}  # path -> {"opts", "fstype"} this collection mounted with (state file)
-        self.inside = []  # (pid, command, where) running inside the mounts, looked for before a teardown
+        self.inside = []  # (pid, command, root) chrooted into the mounts, looked for before a teardown
 
     @property
     def attachment(self):

@@ -11,7 +11,7 @@ import os
 from ansible_collections.virt.disk.plugins.module_utils.kernel.procs import Procs
 
 
-def test_inside_finds_processes_by_root_or_working_directory(tmp_path):
+def test_inside_finds_processes_chrooted_beneath_the_paths(tmp_path):
     proc = tmp_path / "proc"
     table = {"123": {"root": "/mnt/img", "cwd": "/"}, "124": {"root": "/", "cwd": "/mnt/img/var"},
              "125": {"root": "/", "cwd": "/mnt/image2"}, "126": {"root": "/", "cwd": "/"}}
@@ -22,5 +22,5 @@ def test_inside_finds_processes_by_root_or_working_directory(tmp_path):
             os.symlink(target, str(proc / pid / name))
     (proc / "self").mkdir()
     found = Procs(str(proc)).inside(["/mnt/img/"])
-    assert found == [(123, "p123", "root /mnt/img"), (124, "p124", "cwd /mnt/img/var")]
+    assert found == [(123, "p123", "/mnt/img")]  # 124 is only cd'd there: the user's, not stopped
     assert Procs(str(proc)).inside(["/"]) == []

@@ -507,7 +507,7 @@ def test_an_explicit_mapper_maps_even_when_another_mappers_node_exists():
 
 def test_teardown_stops_the_processes_inside_first():
     obs = observed([attachment()], [P2_AT_PATH])
-    obs.inside = [(4321, "sleep", "root %s" % PATH)]
+    obs.inside = [(4321, "sleep", PATH)]
     steps = plan(obs, want("absent", PATH, 2), DIR)
     assert ops(steps)[:2] == ["stop", "umount"]
-    assert steps[0].args == {"procs": [(4321, "sleep", "root %s" % PATH)]} and "4321 (sleep)" in steps[0].desc
+    assert steps[0].args == {"procs": [(4321, "sleep", PATH)]} and "4321 (sleep)" in steps[0].desc
