@@ -231,8 +231,8 @@ class Executor(object):
         """Stop the processes chrooted into the image's mounts: TERM, then KILL after the timeout."""
         for pid, comm, root in procs:
             killed = self.host.procs.terminate(pid, self.host.timeout, comm)
-            self._did("stopped process %d (%s, chrooted into %s)%s" % (pid, comm, root,
-                                                                      " with SIGKILL" if killed else ""))
+            how = " with SIGKILL" if killed else ""
+            self._did("stopped process %d (%s, chrooted into %s)%s" % (pid, comm, root, how))
 
     def _do_umount(self, path, source, restore=None):
         """Unmount path; with restore ({"fstype", "opts"}), a rollback mounts it again so."""
