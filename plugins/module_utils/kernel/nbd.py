@@ -27,20 +27,26 @@ def max_part(sysfs):
     return sysfs.read_int("module", "nbd", "parameters", "max_part") or 0
 
 
-def served_file(argv):
-    """The image path a qemu-nbd command line serves (its one positional argument)."""
-    positional = []
+def _split(argv):
+    """(flags, positional arguments) of a qemu-nbd command line; the values
+    of options that take one are in neither."""
+    flags, positional = [], []
     skip = False
     for arg in argv[1:]:
         if skip:
             skip = False
-            continue
-        if arg in _WITH_VALUE:
+        elif arg in _WITH_VALUE:
             skip = True
         elif arg.startswith("-"):
-            continue
+            flags.append(arg)
         else:
             positional.append(arg)
+    return flags, positional
+
+
+def served_file(argv):
+    """The image path a qemu-nbd command line serves (its one positional argument)."""
+    positional = _split(argv)[1]
     return positional[-1] if positional else None
 
 
@@ -71,12 +77,4 @@ def format_of(argv):
 
 def snapshot_of(argv):
     """Whether a qemu-nbd command line sends writes to a temporary overlay (-s, --snapshot)."""
-    skip = False
-    for arg in argv[1:]:
-        if skip:
-            skip = False
-        elif arg in _WITH_VALUE:
-            skip = True
-        elif arg in ("-s", "--snapshot"):
-            return True
-    return False
+    return bool(set(("-s", "--snapshot")) & set(_split(argv)[0]))

@@ -57,19 +57,20 @@ class Procs(object):
         state = self.state(pid)
         return state is not None and state not in ("Z", "X")
 
+    def pids(self):
+        """Every pid under the proc root."""
+        try:
+            return [int(entry) for entry in os.listdir(self.root) if entry.isdigit()]
+        except OSError:
+            return []
+
     def named(self, name):
         """(pid, argv) of live processes whose program is name."""
         found = []
-        try:
-            entries = os.listdir(self.root)
-        except OSError:
-            return found
-        for entry in entries:
-            if not entry.isdigit():
-                continue
-            argv = self.argv(int(entry))
-            if argv and os.path.basename(argv[0]) == name and self.alive(int(entry)):
-                found.append((int(entry), argv))
+        for pid in self.pids():
+            argv = self.argv(pid)
+            if argv and os.path.basename(argv[0]) == name and self.alive(pid):
+                found.append((pid, argv))
         return sorted(found)
 
     def inside(self, paths):
@@ -80,27 +81,24 @@ class Procs(object):
         mount busy and the teardown names it."""
         found = []
         paths = [p.rstrip("/") for p in paths if p.rstrip("/")]
-        try:
-            entries = os.listdir(self.root) if paths else []
-        except OSError:
-            return found
-        for entry in entries:
-            if not entry.isdigit() or int(entry) == os.getpid():
+        for pid in self.pids() if paths else []:
+            if pid == os.getpid():
                 continue
             try:
-                link = os.readlink(os.path.join(self.root, entry, "root"))
+                link = os.readlink(os.path.join(self.root, str(pid), "root"))
             except OSError:
                 continue
             if any(link == p or link.startswith(p + "/") for p in paths):
-                found.append((int(entry), self.comm(int(entry)), link))
+                found.append((pid, self.comm(pid) or "?", link))
         return sorted(found)
 
     def comm(self, pid):
+        """The process's command name, or None when it cannot be read."""
         try:
             with open(os.path.join(self.root, str(pid), "comm")) as f:
                 return f.read().strip()
         except (IOError, OSError):
-            return "?"
+            return None
 
     def resolve(self, pid, path):
         """A path from a process's argv, made absolute against its working directory."""

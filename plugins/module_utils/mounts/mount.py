@@ -9,10 +9,9 @@ table, answered in mountinfo.py."""
 
 from __future__ import annotations
 
-import os
-
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.kernel.kmsg import KernelLog
+from ansible_collections.virt.disk.plugins.module_utils.kernel.procs import Procs
 from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
 
 
@@ -117,11 +116,9 @@ def parse_fuser(out):
 
 
 def format_holders(pids, proc_root="/proc"):
+    procs = Procs(proc_root)
     named = []
     for pid in pids:
-        try:
-            with open(os.path.join(proc_root, str(pid), "comm")) as f:
-                named.append("%d (%s)" % (pid, f.read().strip()))
-        except (IOError, OSError):
-            named.append(str(pid))
+        comm = procs.comm(pid)
+        named.append("%d (%s)" % (pid, comm) if comm is not None else str(pid))
     return ", ".join(named)

@@ -38,6 +38,20 @@ def split(opts):
     return [o.strip() for o in (opts or "").split(",") if o.strip()]
 
 
+def subvol(options):
+    """The value of a btrfs subvol= option in a list of options, as written
+    (subvol=/@home gives "/@home"), or None."""
+    for option in options:
+        if option.startswith("subvol="):
+            return option[len("subvol="):]
+    return None
+
+
+def with_subvol(name, opts):
+    """opts with subvol=name first."""
+    return ",".join(["subvol=" + name] + split(opts))
+
+
 def boot_only(option):
     """An option that says how or when to mount at boot, not how the filesystem behaves."""
     return option in _BOOT_ONLY or option.startswith("x-") or option.startswith("comment=")

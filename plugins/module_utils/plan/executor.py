@@ -162,8 +162,8 @@ class Executor(object):
         no_replay = mnt.mount(self.host.runner, device, path, fstype, mount_opts, self.want.read_only,
                               probed_fstype=self.fstype_of(number), canonicalize=not tree)
         how = " read-only" if self.want.read_only or no_replay else ""
-        subvol = [o[len("subvol="):] for o in mountopts.split(mount_opts) if o.startswith("subvol=")]
-        how += " (subvolume %s)" % subvol[0] if subvol else ""
+        subvol = mountopts.subvol(mountopts.split(mount_opts))
+        how += " (subvolume %s)" % subvol if subvol else ""
         how += copy_note
         if no_replay:
             how += " without replaying its journal (%s)" % no_replay

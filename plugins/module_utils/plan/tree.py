@@ -30,10 +30,8 @@ def wanted_options(mount, opts):
 def subvolume(options):
     """The btrfs subvolume an option list asks for ("@home" from subvol=@home,
     subvol=/@home), or None."""
-    for option in options:
-        if option.startswith("subvol="):
-            return option[len("subvol="):].lstrip("/")
-    return None
+    name = mountopts.subvol(options)
+    return name.lstrip("/") if name is not None else None
 
 
 def decide(mount, host_target, exists, top, node, record, opts, read_only, mapper="auto"):

@@ -87,7 +87,7 @@ def subvolume_root_steps(host, root, number, subvol, opts, records):
     return [Step("umount", "unmount the top level of the btrfs root from %s" % root, path=root, source=top.source,
                  restore=restore),
             Step("mount_tree", "mount subvolume %s of partition %d, the image's root, at %s" % (subvol, number, root),
-                 path=root, number=number, fstype="btrfs", opts=",".join(["subvol=" + subvol] + mountopts.split(opts)),
+                 path=root, number=number, fstype="btrfs", opts=mountopts.with_subvol(subvol, opts),
                  record={"opts": opts, "fstype": None})]
 
 
@@ -195,7 +195,7 @@ def pending_root(host, root, number, subvol, opts, steps, root_node):
     tree = layout.Tree([layout.Mount("/", number, "btrfs", ["subvol=" + subvol], "selector",
                                      "partition %d" % number)], [], [], "fstab")
     phase = Phase(host, tree, root, opts, False, None, {}, {}, lambda number, steps: None, root_node)
-    phase.entries[0]["options"] = ",".join(["subvol=" + subvol] + mountopts.split(opts))
+    phase.entries[0]["options"] = mountopts.with_subvol(subvol, opts)
     phase.steps = list(steps)
     return phase
 
@@ -205,7 +205,7 @@ def _root_options(host, root, opts):
     top = mountinfo.top_mount_at(mountinfo.read(host.mountinfo_path), root)
     if top is None or top.fstype != "btrfs" or top.root in ("/", None):
         return opts
-    return ",".join(["subvol=" + top.root.lstrip("/")] + mountopts.split(opts))
+    return mountopts.with_subvol(top.root.lstrip("/"), opts)
 
 
 def _root_entry(tree, root, node, opts):
