@@ -25,9 +25,13 @@ export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 # host tiers after it; hack/run-tiers.sh waits for it at the end.
 # +matrix-static: sanity and units of the other ansible-core versions
 # (tests/matrix.txt) in the background too; they use no device.
-TIERS := setup sync +kernel +matrix-static sanity lint release-check units integration system molecule matrix-integration
+# +release-venv: .venv-release installed in the background (mostly downloads);
+# release-check waits for it (hack/setup.sh takes a lock).
+# +images: the Debian userland of the target image_mount_os (mmdebstrap,
+# cached in build/images); integration waits for it the same way.
+TIERS := setup sync +kernel +matrix-static +release-venv +images sanity lint release-check units integration system molecule matrix-integration
 
-.PHONY: help setup setup-demo sync sanity lint release-check units integration system molecule matrix matrix-static matrix-integration kernel test-kernel bench leaks test \
+.PHONY: help setup setup-demo sync sanity lint release-venv images release-check units integration system molecule matrix matrix-static matrix-integration kernel test-kernel bench leaks test \
 	demo build changelog clean
 
 help:
@@ -38,6 +42,7 @@ help:
 	@echo "  make sync         copy the tree to build/collections/ansible_collections/virt/disk"
 	@echo "  make sanity       ansible-test sanity (all tests, Python 3.11, no ignore files)"
 	@echo "  make lint         ansible-lint, production profile"
+	@echo "  make images       the Debian userland of the integration target image_mount_os (mmdebstrap, cached in build/images)"
 	@echo "  make release-check  licensing (reuse), tarball contents, ansible-builder introspect, galaxy-importer (.venv-release)"
 	@echo "  make units        ansible-test units (tests/unit)"
 	@echo "  make integration  ansible-test integration on this host (root, destructive), then the leak check"
@@ -71,6 +76,12 @@ lint: sync
 # Galaxy import, with its own tooling in .venv-release (hack/release-check.sh).
 release-check: build
 	@hack/release-check.sh
+
+release-venv:
+	@hack/setup.sh release
+
+images:
+	@hack/debian-rootfs.sh >/dev/null
 
 units: sync
 	@hack/units.sh

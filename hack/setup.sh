@@ -23,7 +23,7 @@ demo_packages=(util-linux fdisk e2fsprogs rsync)
 full_packages=(
     util-linux fdisk e2fsprogs xfsprogs btrfs-progs kpartx
     qemu-utils qemu-system-common fuse3 rsync psmisc git make dosfstools
-    shellcheck busybox-static
+    shellcheck busybox-static mmdebstrap
 )
 
 requirements_file=tests/requirements.txt
@@ -34,6 +34,11 @@ case "$mode" in
         packages=()
         VENV=${RELEASE_VENV:-.venv-release}
         requirements_file=tests/release-requirements.txt
+        # `make test` installs it in the background (release-venv) while
+        # other tiers run; release-check then waits here for that install.
+        mkdir -p build
+        exec 9>build/.release-venv.lock
+        flock 9
         ;;
     *) echo "usage: $0 [full|demo|release]" >&2; exit 2 ;;
 esac

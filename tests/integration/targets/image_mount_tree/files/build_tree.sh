@@ -16,6 +16,12 @@
 # level has no etc/fstab; it has a decoy directory whose etc/fstab does not
 # mount it at /, and a symlink to the host's root. Every subvolume has /vd-id.
 #
+# KIND debian ROOTFS_TAR: a real Debian (the tarball of hack/debian-rootfs.sh)
+# as installers lay it out. GPT: ESP (vfat) at /boot/efi, root (ext4), /var
+# (ext4: dpkg's database lives there, so dpkg works only when the tree is
+# right), /home (btrfs subvolume @home); fstab by UUID, LABEL and
+# /dev/disk/by-partuuid, and a swap entry.
+#
 # btrfs needs a mount to make a subvolume (mkfs.btrfs here cannot), so the
 # script runs as root.
 set -eu
@@ -135,8 +141,48 @@ FSTAB
     dd if="$tmp/root.fs" of="$img" bs=$S seek=2048 conv=notrunc,sparse status=none
 }
 
+debian_disk() {
+    [ -r "$rootfs" ] || { echo "$0: debian needs the rootfs tarball (hack/debian-rootfs.sh)" >&2; exit 2; }
+    gpt_disk 1100M <<TABLE
+start=2048, size=32768, type=$ESP, name=esp, uuid=7E1D0C3B-00DE-4A5B-8C6D-000000000001
+start=34816, size=1310720, type=$ROOT, name=root, uuid=7E1D0C3B-00DE-4A5B-8C6D-000000000002
+start=1345536, size=524288, type=$VAR, name=var, uuid=7E1D0C3B-00DE-4A5B-8C6D-000000000003
+start=1869824, size=380928, type=$HOME, name=home, uuid=7E1D0C3B-00DE-4A5B-8C6D-000000000004
+TABLE
+    mkfs.vfat -F 16 -i 7C1ADE01 -n ESP --offset=2048 "$img" $((32768 / 2)) >/dev/null 2>&1
+
+    # the userland; /var (with dpkg's database) goes to its own partition
+    mkdir -p "$tmp/root" "$tmp/var"
+    tar -x -p --numeric-owner -f "$rootfs" -C "$tmp/root"
+    (cd "$tmp/root/var" && find . -mindepth 1 -maxdepth 1 -exec mv -t "$tmp/var" {} +)
+    mkdir -p "$tmp/root/boot/efi" "$tmp/root/home"
+    echo vdebian > "$tmp/root/etc/hostname"
+    cat > "$tmp/root/etc/fstab" <<'FSTAB'
+# /etc/fstab of the Debian test image, the sources as installers write them
+UUID=6b0e8a3c-00de-4c1d-9e2f-000000000002 / ext4 errors=remount-ro 0 1
+UUID=7C1A-DE01 /boot/efi vfat umask=0077 0 1
+/dev/disk/by-partuuid/7e1d0c3b-00de-4a5b-8c6d-000000000003 /var ext4 defaults 0 2
+LABEL=vdhome /home btrfs defaults,subvol=@home 0 0
+/dev/vda5 none swap sw,nofail 0 0
+FSTAB
+    mke2fs -q -F -t ext4 -L vdroot -U 6b0e8a3c-00de-4c1d-9e2f-000000000002 \
+        -E offset=$((34816 * S)) -d "$tmp/root" "$img" $((1310720 * S / 1024))k
+    mke2fs -q -F -t ext4 -L vdvar -U 6b0e8a3c-00de-4c1d-9e2f-000000000003 \
+        -E offset=$((1345536 * S)) -d "$tmp/var" "$img" $((524288 * S / 1024))k
+    rm -rf "${tmp:?}/root" "${tmp:?}/var"
+
+    truncate -s $((380928 * S)) "$tmp/home.fs"
+    mkfs.btrfs -q -f -L vdhome "$tmp/home.fs" >/dev/null
+    mkdir -p "$tmp/mnt"
+    mount -o loop "$tmp/home.fs" "$tmp/mnt"
+    btrfs -q subvolume create "$tmp/mnt/@home" >/dev/null
+    umount "$tmp/mnt"
+    dd if="$tmp/home.fs" of="$img" bs=$S seek=1869824 conv=notrunc,sparse status=none
+}
+
 case $kind in
     os) os_disk ;;
     btrfs-root) btrfs_root_disk ;;
-    *) echo "usage: $0 IMAGE [os|btrfs-root]" >&2; exit 2 ;;
+    debian) rootfs=${3:-}; debian_disk ;;
+    *) echo "usage: $0 IMAGE [os|btrfs-root|debian ROOTFS_TAR]" >&2; exit 2 ;;
 esac

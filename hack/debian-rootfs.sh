@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# A Debian userland for the tests that need a real operating system inside an
+# image (the integration target image_mount_os): built once with mmdebstrap
+# from this host's own apt sources, cached as a tarball under build/images/.
+#
+#   hack/debian-rootfs.sh [ARCH]     prints the tarball's path
+#
+# ARCH defaults to the host's (dpkg --print-architecture). The tarball's name
+# carries a hash of everything that goes into it (suite, variant, packages,
+# architecture, the apt sources), so a change builds a new one and an
+# unchanged one is reused. `make test` builds it in the background (the
+# images tier) while other tiers run; a second caller waits on the lock.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUITE=bookworm
+VARIANT=minbase
+# what the tests run inside the image: dpkg, start-stop-daemon (dpkg) and a shell
+PACKAGES=""
+ARCH=${1:-$(dpkg --print-architecture)}
+SOURCES=/etc/apt/sources.list.d/debian.sources
+OUT_DIR=build/images
+
+die() { echo "debian-rootfs: $*" >&2; exit 1; }
+
+[[ $(id -u) -eq 0 ]] || die "mmdebstrap needs root here (--mode=root keeps the files' owners)"
+command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed (make setup installs it)"
+[[ -r "$SOURCES" ]] || die "no apt sources at $SOURCES to build from"
+
+key=$( { echo "$SUITE $VARIANT $ARCH $PACKAGES"; cat "$SOURCES"; } | sha256sum | cut -c1-12)
+tarball=$OUT_DIR/debian-$SUITE-$VARIANT-$ARCH-$key.tar
+mkdir -p "$OUT_DIR"
+exec 9>"$OUT_DIR/.debian-rootfs.lock"
+flock 9
+
+if [[ ! -s "$tarball" ]]; then
+    log=$OUT_DIR/debian-$SUITE-$VARIANT-$ARCH.log
+    echo "debian-rootfs: building $tarball with mmdebstrap (log: $log)" >&2
+    start=$(date +%s)
+    args=(--mode=root --variant="$VARIANT" --architectures="$ARCH" --format=tar)
+    [[ -z "$PACKAGES" ]] || args+=(--include="$PACKAGES")
+    if ! mmdebstrap "${args[@]}" "$SUITE" "$tarball.partial" "$SOURCES" >"$log" 2>&1; then
+        tail -n 20 "$log" >&2
+        rm -f "$tarball.partial"
+        die "mmdebstrap failed (log: $log)"
+    fi
+    mv "$tarball.partial" "$tarball"
+    # older builds of the same kind are replaced
+    find "$OUT_DIR" -maxdepth 1 -name "debian-$SUITE-$VARIANT-$ARCH-*.tar" ! -name "${tarball##*/}" -delete
+    echo "debian-rootfs: built in $(($(date +%s) - start)) s" >&2
+fi
+realpath "$tarball"
