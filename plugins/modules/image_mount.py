@@ -372,6 +372,24 @@ EXAMPLES = r"""
     path: /mnt/try
     state: absent
 
+- name: Customize the image's operating system - the tree with /dev, /proc, /sys, /run and resolv.conf for chroot
+  virt.disk.image_mount:
+    image: /var/lib/images/golden.qcow2
+    path: /mnt/golden
+    layout: tree
+    runtime: chroot
+
+- name: Install a package inside the image
+  ansible.builtin.command:
+    argv: [chroot, /mnt/golden, apt-get, install, -y, --no-install-recommends, qemu-guest-agent]
+  changed_when: true
+
+- name: Take it down - daemons the package started in the chroot are stopped first
+  virt.disk.image_mount:
+    image: /var/lib/images/golden.qcow2
+    path: /mnt/golden
+    state: absent
+
 - name: Take it all down again and remove the mount point (also after its file was deleted)
   virt.disk.image_mount:
     image: /var/lib/images/disk.img
