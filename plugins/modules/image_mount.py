@@ -125,11 +125,13 @@ options:
         warning, for example the vfat ESP where the kernel has no vfat; a root it cannot mount fails).
       - Each mount keeps the fstab options that say how the filesystem is mounted (V(subvol=), V(compress=),
         V(umask=)...), drops those that say when (V(defaults), V(nofail), V(x-systemd.*)...), and adds O(opts).
-        The root is mounted with O(opts) and O(fstype) alone.
+        The root is mounted (before its fstab can be read) with O(opts) and O(fstype) alone; its fstab entry's
+        options are not applied, except for a btrfs root in a subvolume (below).
       - A btrfs root whose top level has no C(/etc/fstab) (Ubuntu and Fedora keep the system in subvolume
         V(@) or V(root)) - the subvolume one level down whose own C(etc/fstab) mounts it at C(/) with
-        V(subvol=) naming it is mounted at O(path) instead of the top level, and that fstab gives the rest of
-        the tree. Several such subvolumes fail.
+        V(subvol=) naming it is mounted at O(path) instead of the top level, with that entry's options (for
+        example V(compress=zstd)) and O(opts), and that fstab gives the rest of the tree. Several such
+        subvolumes fail.
       - A re-run compares each mount with the kernel's mount table (device, btrfs subvolume, options) and
         adopts what matches; a mount point of the tree that has something else mounted fails and names it. A
         failure part way rolls the tree back to what was found.

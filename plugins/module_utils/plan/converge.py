@@ -265,12 +265,14 @@ class Run(object):
                 return None
             ex.run(steps)
             return ex.node_for(number)
-        subvol = treephase.root_subvolume(want.path, self.table, want.number)
-        if subvol is not None:
-            steps = treephase.subvolume_root_steps(self.host, want.path, want.number, subvol, want.opts,
+        found = treephase.root_subvolume(want.path, self.table, want.number)
+        if found is not None:
+            subvol, fs_options = found
+            steps = treephase.subvolume_root_steps(self.host, want.path, want.number, subvol, fs_options, want.opts,
                                                    obs.mount_records)
             if ex is None:
-                return treephase.pending_root(self.host, want.path, want.number, subvol, want.opts, steps, root_node)
+                return treephase.pending_root(self.host, want.path, want.number, subvol, fs_options, want.opts, steps,
+                                              root_node)
             do(want.number, steps)
         work = treephase.layout_of(self.host, want.path, self.table, want.number, want.tree, self.image.path)
         nodes = {}

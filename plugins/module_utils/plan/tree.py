@@ -20,8 +20,14 @@ from ansible_collections.virt.disk.plugins.module_utils.plan.planner import Step
 def wanted_options(mount, opts):
     """The options of a tree mount: the fstab's (subvol=, umask=, ro...)
     followed by the module's opts, later ones winning for the generic flags."""
+    return merge_options(mount.options, opts)
+
+
+def merge_options(options, opts):
+    """The option list options (an fstab entry's) followed by the option
+    string opts, each option once, as one string."""
     merged = []
-    for option in list(mount.options) + mountopts.split(opts):
+    for option in list(options) + mountopts.split(opts):
         if option not in merged:
             merged.append(option)
     return ",".join(merged)

@@ -24,7 +24,7 @@ from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
 from ansible_collections.virt.disk.plugins.module_utils.kernel.filesystems import Filesystems
 from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
 from ansible_collections.virt.disk.plugins.module_utils.plan.planner import Step
-from ansible_collections.virt.disk.plugins.module_utils.plan.tree import decide, subvolume, wanted_options
+from ansible_collections.virt.disk.plugins.module_utils.plan.tree import decide, merge_options, subvolume, wanted_options
 from ansible_collections.virt.disk.plugins.module_utils.tree import fstab, inroot, layout
 
 
@@ -56,7 +56,8 @@ def root_subvolume(root, table, root_number):
     the system lives in subvolume @ or root): the directory one level down
     whose own etc/fstab mounts it at / with subvol= naming it. Each
     candidate's fstab is resolved inside that directory, the root it
-    becomes. None when there is none; several fail."""
+    becomes. (name, the options of that fstab entry that say how to mount
+    it: subvol=, compress=...), or None when there is none; several fail."""
     if selector.fstype_of(table, root_number) != "btrfs" or inroot.read_text(root, "/etc/fstab") is not None:
         return None
     found = []
@@ -69,25 +70,34 @@ def root_subvolume(root, table, root_number):
             if (entry.target.startswith("/") and layout.normalize(entry.target) == "/"
                     and subvolume(fstab.mount_options(entry)) == name
                     and layout.find_source(entry, table) in (None, root_number)):
-                found.append(name)
+                found.append((name, fstab.mount_options(entry)))
                 break
     if len(found) > 1:
         raise VirtDiskError("its btrfs root (partition %d) has no /etc/fstab at its top level, and several "
                             "subvolumes have one that mounts them at / (%s); select the one to mount by hand"
-                            % (root_number, ", ".join(found)))
+                            % (root_number, ", ".join(name for name, _options in found)))
     return found[0] if found else None
 
 
-def subvolume_root_steps(host, root, number, subvol, opts, records):
+def subvolume_root_options(subvol, fs_options, opts):
+    """The options of the image's root mounted as subvolume subvol: its fstab
+    entry's (fs_options: compress=...; its own spelling of the subvolume is
+    replaced by subvol=subvol) and the module's opts."""
+    rest = [o for o in fs_options if not o.startswith(("subvol=", "subvolid="))]
+    return mountopts.with_subvol(subvol, merge_options(rest, opts))
+
+
+def subvolume_root_steps(host, root, number, subvol, fs_options, opts, records):
     """Steps that mount subvolume subvol of partition number at root instead
-    of the top level mounted there. The record keeps the options asked for,
-    so that the next run compares those; a rollback mounts the top level again."""
+    of the top level mounted there, with its fstab entry's options
+    (fs_options) and opts. The record keeps the options asked for (opts), so
+    that the next run compares those; a rollback mounts the top level again."""
     top = mountinfo.top_mount_at(mountinfo.read(host.mountinfo_path), root)
     restore = {"fstype": top.fstype, "opts": mountopts.describe(top, records.get(root))}
     return [Step("umount", "unmount the top level of the btrfs root from %s" % root, path=root, source=top.source,
                  restore=restore),
             Step("mount_tree", "mount subvolume %s of partition %d, the image's root, at %s" % (subvol, number, root),
-                 path=root, number=number, fstype="btrfs", opts=mountopts.with_subvol(subvol, opts),
+                 path=root, number=number, fstype="btrfs", opts=subvolume_root_options(subvol, fs_options, opts),
                  record={"opts": opts, "fstype": None})]
 
 
@@ -123,7 +133,8 @@ class Phase(object):
     nothing and returns None); root_node: the root's partition node. entries
     are the mounts of the tree, root first, as the result's "tree" lists them."""
 
-    def __init__(self, host, tree, root, opts, read_only, mapper, nodes, records, do, root_node=None):
+    def __init__(self, host, tree, root, opts, read_only, mapper, nodes, records, do, root_node=None,
+                 root_subvol=None):
         self.host = host
         self.tree = tree
         self.root = root
@@ -133,7 +144,7 @@ class Phase(object):
         self.nodes = dict(nodes)
         self.records = records
         self.do = do
-        self.entries = [_root_entry(tree, root, root_node, _root_options(host, root, opts))]
+        self.entries = [_root_entry(tree, root, root_node, _root_options(host, root, tree.mounts[0], opts, root_subvol))]
         self.skipped = list(tree.skipped)
         self.steps = []
 
@@ -188,24 +199,29 @@ class Phase(object):
                 "fstab_line": mount.line}
 
 
-def pending_root(host, root, number, subvol, opts, steps, root_node):
+def pending_root(host, root, number, subvol, fs_options, opts, steps, root_node):
     """The dry pass's answer while the top level of a btrfs root is mounted
     where its subvolume subvol should be: the root's steps; the rest of the
     tree is known once they are done."""
-    tree = layout.Tree([layout.Mount("/", number, "btrfs", ["subvol=" + subvol], "selector",
+    tree = layout.Tree([layout.Mount("/", number, "btrfs", list(fs_options), "selector",
                                      "partition %d" % number)], [], [], "fstab")
-    phase = Phase(host, tree, root, opts, False, None, {}, {}, lambda number, steps: None, root_node)
-    phase.entries[0]["options"] = mountopts.with_subvol(subvol, opts)
+    phase = Phase(host, tree, root, opts, False, None, {}, {}, lambda number, steps: None, root_node,
+                  root_subvol=subvol)
     phase.steps = list(steps)
     return phase
 
 
-def _root_options(host, root, opts):
-    """The module's opts, after the subvolume when the root is a btrfs subvolume."""
-    top = mountinfo.top_mount_at(mountinfo.read(host.mountinfo_path), root)
-    if top is None or top.fstype != "btrfs" or top.root in ("/", None):
-        return opts
-    return mountopts.with_subvol(top.root.lstrip("/"), opts)
+def _root_options(host, root, mount, opts, subvol=None):
+    """The root's options: the module's opts; when the root is a btrfs
+    subvolume (subvol, else the one mounted at root), after the subvolume and
+    the options of the fstab entry that mounts that subvolume (mount)."""
+    if subvol is None:
+        top = mountinfo.top_mount_at(mountinfo.read(host.mountinfo_path), root)
+        if top is None or top.fstype != "btrfs" or top.root in ("/", None):
+            return opts
+        subvol = top.root.lstrip("/")
+    fs_options = mount.options if subvolume(mount.options) == subvol else []
+    return subvolume_root_options(subvol, fs_options, opts)
 
 
 def _root_entry(tree, root, node, opts):

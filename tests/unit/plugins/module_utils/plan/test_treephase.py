@@ -138,7 +138,12 @@ ROOT_AT = u"UUID=B7 / btrfs defaults,subvol=%s,compress=zstd 0 1\nUUID=B7 /home 
 def test_the_root_subvolume_is_the_one_whose_fstab_mounts_it_at_root(tmp_path):
     top = btrfs_top(tmp_path, {"@": ROOT_AT % "/@", "@home": None, "decoy": ROOT_AT % "@"})
     os.symlink("/", os.path.join(top, "host-root"))  # the host's root has an /etc/fstab: never looked at
-    assert treephase.root_subvolume(top, BTRFS_TABLE, 1) == "@"
+    assert treephase.root_subvolume(top, BTRFS_TABLE, 1) == ("@", ["subvol=/@", "compress=zstd"])
+
+
+def test_the_root_subvolume_is_mounted_with_its_fstab_options_and_the_modules():
+    assert treephase.subvolume_root_options("@", ["subvol=/@", "compress=zstd"], "nodev,nosuid") \
+        == "subvol=@,compress=zstd,nodev,nosuid"
 
 
 def test_no_root_subvolume_with_an_fstab_at_the_top_or_another_filesystem(tmp_path):
