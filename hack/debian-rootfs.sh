@@ -15,8 +15,8 @@ cd "$(dirname "$0")/.."
 
 SUITE=bookworm
 VARIANT=minbase
-# what the tests run inside the image: dpkg, start-stop-daemon (dpkg) and a shell
-PACKAGES=""
+# besides minbase (dpkg, start-stop-daemon, useradd): python3 for Ansible inside
+PACKAGES="python3-minimal"
 ARCH=${1:-$(dpkg --print-architecture)}
 SOURCES=/etc/apt/sources.list.d/debian.sources
 OUT_DIR=build/images

@@ -17,10 +17,14 @@
 # mount it at /, and a symlink to the host's root. Every subvolume has /vd-id.
 #
 # KIND debian ROOTFS_TAR: a real Debian (the tarball of hack/debian-rootfs.sh)
-# as installers lay it out. GPT: ESP (vfat) at /boot/efi, root (ext4), /var
-# (ext4: dpkg's database lives there, so dpkg works only when the tree is
-# right), /home (btrfs subvolume @home); fstab by UUID, LABEL and
-# /dev/disk/by-partuuid, and a swap entry.
+# as installers lay it out, every partition of a DPS type. GPT: ESP (vfat) at
+# /boot/efi, XBOOTLDR /boot (ext4), root (ext4), /var (xfs: dpkg's database
+# lives there, so dpkg works only when the tree is right), /home (btrfs
+# subvolume @home); fstab by UUID, LABEL, PARTLABEL, PARTUUID and
+# /dev/disk/by-uuid, and a swap entry.
+# KIND debian-btrfs ROOTFS_TAR: the same userland in btrfs subvolume @
+# (mounted at / with subvol=@ by its fstab) and @home, as Ubuntu and Fedora
+# install it.
 #
 # btrfs needs a mount to make a subvolume (mkfs.btrfs here cannot), so the
 # script runs as root.
@@ -143,46 +147,84 @@ FSTAB
 
 debian_disk() {
     [ -r "$rootfs" ] || { echo "$0: debian needs the rootfs tarball (hack/debian-rootfs.sh)" >&2; exit 2; }
-    gpt_disk 1100M <<TABLE
+    gpt_disk 1170M <<TABLE
 start=2048, size=32768, type=$ESP, name=esp, uuid=7E1D0C3B-00DE-4A5B-8C6D-000000000001
-start=34816, size=1310720, type=$ROOT, name=root, uuid=7E1D0C3B-00DE-4A5B-8C6D-000000000002
-start=1345536, size=524288, type=$VAR, name=var, uuid=7E1D0C3B-00DE-4A5B-8C6D-000000000003
-start=1869824, size=380928, type=$HOME, name=home, uuid=7E1D0C3B-00DE-4A5B-8C6D-000000000004
+start=34816, size=131072, type=$XBOOTLDR, name=boot, uuid=7E1D0C3B-00DE-4A5B-8C6D-000000000002
+start=165888, size=1310720, type=$ROOT, name=root, uuid=7E1D0C3B-00DE-4A5B-8C6D-000000000003
+start=1476608, size=524288, type=$VAR, name=var, uuid=7E1D0C3B-00DE-4A5B-8C6D-000000000004
+start=2000896, size=380928, type=$HOME, name=home, uuid=7E1D0C3B-00DE-4A5B-8C6D-000000000005
 TABLE
     mkfs.vfat -F 16 -i 7C1ADE01 -n ESP --offset=2048 "$img" $((32768 / 2)) >/dev/null 2>&1
 
-    # the userland; /var (with dpkg's database) goes to its own partition
-    mkdir -p "$tmp/root" "$tmp/var"
+    # the userland; /boot and /var (with dpkg's database) go to their own partitions
+    mkdir -p "$tmp/root" "$tmp/boot" "$tmp/var" "$tmp/mnt"
     tar -x -p --numeric-owner -f "$rootfs" -C "$tmp/root"
-    (cd "$tmp/root/var" && find . -mindepth 1 -maxdepth 1 -exec mv -t "$tmp/var" {} +)
-    mkdir -p "$tmp/root/boot/efi" "$tmp/root/home"
+    for dir in boot var; do
+        (cd "$tmp/root/$dir" && find . -mindepth 1 -maxdepth 1 -exec mv -t "$tmp/$dir" {} +)
+    done
+    mkdir -p "$tmp/boot/efi"
     echo vdebian > "$tmp/root/etc/hostname"
     cat > "$tmp/root/etc/fstab" <<'FSTAB'
-# /etc/fstab of the Debian test image, the sources as installers write them
-UUID=6b0e8a3c-00de-4c1d-9e2f-000000000002 / ext4 errors=remount-ro 0 1
-UUID=7C1A-DE01 /boot/efi vfat umask=0077 0 1
-/dev/disk/by-partuuid/7e1d0c3b-00de-4a5b-8c6d-000000000003 /var ext4 defaults 0 2
-LABEL=vdhome /home btrfs defaults,subvol=@home 0 0
-/dev/vda5 none swap sw,nofail 0 0
+# /etc/fstab of the Debian test image, the sources mixed as installers write them
+UUID=6b0e8a3c-00de-4c1d-9e2f-000000000003 / ext4 errors=remount-ro 0 1
+LABEL=vdboot /boot ext4 defaults 0 2
+PARTLABEL=esp /boot/efi vfat umask=0077 0 1
+PARTUUID=7e1d0c3b-00de-4a5b-8c6d-000000000004 /var xfs defaults 0 2
+/dev/disk/by-uuid/6b0e8a3c-00de-4c1d-9e2f-000000000005 /home btrfs defaults,subvol=@home 0 0
+/dev/vda6 none swap sw,nofail 0 0
 FSTAB
-    mke2fs -q -F -t ext4 -L vdroot -U 6b0e8a3c-00de-4c1d-9e2f-000000000002 \
-        -E offset=$((34816 * S)) -d "$tmp/root" "$img" $((1310720 * S / 1024))k
-    mke2fs -q -F -t ext4 -L vdvar -U 6b0e8a3c-00de-4c1d-9e2f-000000000003 \
-        -E offset=$((1345536 * S)) -d "$tmp/var" "$img" $((524288 * S / 1024))k
-    rm -rf "${tmp:?}/root" "${tmp:?}/var"
+    mke2fs -q -F -t ext4 -L vdboot -U 6b0e8a3c-00de-4c1d-9e2f-000000000002 \
+        -E offset=$((34816 * S)) -d "$tmp/boot" "$img" $((131072 * S / 1024))k
+    mke2fs -q -F -t ext4 -L vdroot -U 6b0e8a3c-00de-4c1d-9e2f-000000000003 \
+        -E offset=$((165888 * S)) -d "$tmp/root" "$img" $((1310720 * S / 1024))k
+    rm -rf "${tmp:?}/root" "${tmp:?}/boot"
 
+    # /var: xfs (small: the xfsprogs test-suite override), filled through a mount
+    truncate -s $((524288 * S)) "$tmp/var.fs"
+    TEST_DIR=1 TEST_DEV=1 QA_CHECK_FS=1 \
+        mkfs.xfs -q -f -L vdvar -m uuid=6b0e8a3c-00de-4c1d-9e2f-000000000004 "$tmp/var.fs"
+    mount -o loop "$tmp/var.fs" "$tmp/mnt"
+    cp -a "$tmp/var/." "$tmp/mnt/"
+    umount "$tmp/mnt"
+    rm -rf "${tmp:?}/var"
+    dd if="$tmp/var.fs" of="$img" bs=$S seek=1476608 conv=notrunc,sparse status=none
+
+    # /home: btrfs, the home directories in subvolume @home
     truncate -s $((380928 * S)) "$tmp/home.fs"
-    mkfs.btrfs -q -f -L vdhome "$tmp/home.fs" >/dev/null
-    mkdir -p "$tmp/mnt"
+    mkfs.btrfs -q -f -L vdhome -U 6b0e8a3c-00de-4c1d-9e2f-000000000005 "$tmp/home.fs" >/dev/null
     mount -o loop "$tmp/home.fs" "$tmp/mnt"
     btrfs -q subvolume create "$tmp/mnt/@home" >/dev/null
     umount "$tmp/mnt"
-    dd if="$tmp/home.fs" of="$img" bs=$S seek=1869824 conv=notrunc,sparse status=none
+    dd if="$tmp/home.fs" of="$img" bs=$S seek=2000896 conv=notrunc,sparse status=none
+}
+
+debian_btrfs_disk() {
+    [ -r "$rootfs" ] || { echo "$0: debian-btrfs needs the rootfs tarball (hack/debian-rootfs.sh)" >&2; exit 2; }
+    UUID=6b0e8a3c-00db-4c1d-9e2f-0000000000db
+    gpt_disk 900M <<TABLE
+start=2048, size=1800192, type=$ROOT, name=root, uuid=7E1D0C3B-00DB-4A5B-8C6D-000000000001
+TABLE
+    truncate -s $((1800192 * S)) "$tmp/root.fs"
+    mkfs.btrfs -q -f -L vdbtrfs -U "$UUID" "$tmp/root.fs" >/dev/null
+    mkdir -p "$tmp/mnt"
+    mount -o loop "$tmp/root.fs" "$tmp/mnt"
+    btrfs -q subvolume create "$tmp/mnt/@" >/dev/null
+    btrfs -q subvolume create "$tmp/mnt/@home" >/dev/null
+    tar -x -p --numeric-owner -f "$rootfs" -C "$tmp/mnt/@"
+    echo vdebian-btrfs > "$tmp/mnt/@/etc/hostname"
+    cat > "$tmp/mnt/@/etc/fstab" <<FSTAB
+# /etc/fstab of the Debian test image on btrfs subvolumes
+UUID=$UUID /     btrfs defaults,subvol=@,compress=zstd 0 0
+UUID=$UUID /home btrfs defaults,subvol=@home          0 0
+FSTAB
+    umount "$tmp/mnt"
+    dd if="$tmp/root.fs" of="$img" bs=$S seek=2048 conv=notrunc,sparse status=none
 }
 
 case $kind in
     os) os_disk ;;
     btrfs-root) btrfs_root_disk ;;
     debian) rootfs=${3:-}; debian_disk ;;
-    *) echo "usage: $0 IMAGE [os|btrfs-root|debian ROOTFS_TAR]" >&2; exit 2 ;;
+    debian-btrfs) rootfs=${3:-}; debian_btrfs_disk ;;
+    *) echo "usage: $0 IMAGE [os|btrfs-root|debian|debian-btrfs ROOTFS_TAR]" >&2; exit 2 ;;
 esac
