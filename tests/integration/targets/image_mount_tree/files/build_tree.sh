@@ -117,19 +117,25 @@ PROTO
     dd if="$tmp/home.fs" of="$img" bs=$S seek=182272 conv=notrunc,sparse status=none
 }
 
+# btrfs_root_at_mnt SECTORS LABEL: $tmp/root.fs, a btrfs of SECTORS with
+# UUID $UUID and subvolumes @ and @home, mounted at $tmp/mnt.
+btrfs_root_at_mnt() {
+    truncate -s $(($1 * S)) "$tmp/root.fs"
+    mkfs.btrfs -q -f -L "$2" -U "$UUID" "$tmp/root.fs" >/dev/null
+    mkdir -p "$tmp/mnt"
+    mount -o loop "$tmp/root.fs" "$tmp/mnt"
+    btrfs -q subvolume create "$tmp/mnt/@" >/dev/null
+    btrfs -q subvolume create "$tmp/mnt/@home" >/dev/null
+}
+
 btrfs_root_disk() {
     UUID=6b0e8a3c-00b7-4c1d-9e2f-0000000000b7
     gpt_disk 200M <<TABLE
 start=2048, size=405504, type=$ROOT, name=root, uuid=7E1D0C3B-00B7-4A5B-8C6D-000000000001
 TABLE
 
-    truncate -s $((405504 * S)) "$tmp/root.fs"
-    mkfs.btrfs -q -f -L vtbtrfs -U "$UUID" "$tmp/root.fs" >/dev/null
-    mkdir -p "$tmp/mnt"
-    mount -o loop "$tmp/root.fs" "$tmp/mnt"
+    btrfs_root_at_mnt 405504 vtbtrfs
     echo top > "$tmp/mnt/vd-id"
-    btrfs -q subvolume create "$tmp/mnt/@" >/dev/null
-    btrfs -q subvolume create "$tmp/mnt/@home" >/dev/null
     echo root > "$tmp/mnt/@/vd-id"
     echo home > "$tmp/mnt/@home/vd-id"
     mkdir -p "$tmp/mnt/@/etc" "$tmp/mnt/@/home" "$tmp/mnt/@home/user" "$tmp/mnt/decoy/etc"
@@ -204,12 +210,7 @@ debian_btrfs_disk() {
     gpt_disk 900M <<TABLE
 start=2048, size=1800192, type=$ROOT, name=root, uuid=7E1D0C3B-00DB-4A5B-8C6D-000000000001
 TABLE
-    truncate -s $((1800192 * S)) "$tmp/root.fs"
-    mkfs.btrfs -q -f -L vdbtrfs -U "$UUID" "$tmp/root.fs" >/dev/null
-    mkdir -p "$tmp/mnt"
-    mount -o loop "$tmp/root.fs" "$tmp/mnt"
-    btrfs -q subvolume create "$tmp/mnt/@" >/dev/null
-    btrfs -q subvolume create "$tmp/mnt/@home" >/dev/null
+    btrfs_root_at_mnt 1800192 vdbtrfs
     tar -x -p --numeric-owner -f "$rootfs" -C "$tmp/mnt/@"
     echo vdebian-btrfs > "$tmp/mnt/@/etc/hostname"
     cat > "$tmp/mnt/@/etc/fstab" <<FSTAB
