@@ -83,23 +83,29 @@ class Phase(object):
         else:
             self.do(steps)
 
+    def _mounted_at(self, path):
+        """The mount the kernel shows at path (not one this pass has yet to make), or None."""
+        if self._under_pending(path):
+            return None
+        top = mountinfo.top_mount_at(self._mounts(), path)
+        return top if top is not None and top.path == path else None
+
     def _mount(self, target, fstype, source, options):
         path = self._resolve(target)
         entry = {"target": target, "path": path, "fstype": fstype or "bind", "source": source}
         if path == self.root:
             raise VirtDiskError("the image's %s resolves to its root; it cannot hold the chroot runtime" % target,
                                 step="runtime")
-        if not self._under_pending(path):
-            top = mountinfo.top_mount_at(self._mounts(), path)
-            if top is not None and top.path == path:
-                if top.fstype not in KERNEL_FSTYPE[target]:
-                    raise VirtDiskError("the image's %s (%s) already has %s %s mounted, not the runtime's %s"
-                                        % (target, path, top.fstype, top.source, fstype or "bind of " + source),
-                                        step="runtime")
-                self.entries.append(entry)
-                return
-            if os.path.lexists(path) and not os.path.isdir(path):
-                raise VirtDiskError("the image's %s (%s) is not a directory" % (target, path), step="runtime")
+        top = self._mounted_at(path)
+        if top is not None:
+            if top.fstype not in KERNEL_FSTYPE[target]:
+                raise VirtDiskError("the image's %s (%s) already has %s %s mounted, not the runtime's %s"
+                                    % (target, path, top.fstype, top.source, fstype or "bind of " + source),
+                                    step="runtime")
+            self.entries.append(entry)
+            return
+        if not self._under_pending(path) and os.path.lexists(path) and not os.path.isdir(path):
+            raise VirtDiskError("the image's %s (%s) is not a directory" % (target, path), step="runtime")
         steps = []
         if not self._under_pending(path) and not os.path.lexists(path):
             if self.read_only:
@@ -129,11 +135,9 @@ class Phase(object):
             entry["link"] = link
         run = self._resolve("/run")
         on_run = mountinfo.is_below(path, run) and path != run
-        if not self._under_pending(path):
-            top = mountinfo.top_mount_at(self._mounts(), path)
-            if top is not None and top.path == path:
-                self.entries.append(entry)
-                return
+        if self._mounted_at(path) is not None:
+            self.entries.append(entry)
+            return
         steps = []
         if os.path.lexists(path) and not os.path.isfile(path):
             raise VirtDiskError("the image's %s (%s) is not a file" % (RESOLV_CONF, path), step="runtime")
