@@ -458,6 +458,7 @@ runtime:
     - With O(runtime=chroot), the mounts of the chroot runtime - for each, the mount point in the image
       (C(target)), on the host (C(path)), C(fstype) (V(bind) for a bind mount) and C(source); for
       C(/etc/resolv.conf) that is a link, C(link) too.
+    - In check mode while the image is not mounted yet, empty (RV(actions) says the runtime is known once it is).
   returned: always
   type: list
   elements: dict
@@ -480,6 +481,8 @@ pid:
 tree:
   description:
     - With O(layout=tree) and O(state=mounted), the mounts of the tree, root first, parents before children.
+    - In check mode while the image's root is not mounted yet, empty - its fstab is read inside the mounted root;
+      RV(actions) then says the tree is known once the root is mounted.
   returned: always
   type: list
   elements: dict
