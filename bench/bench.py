@@ -20,6 +20,11 @@ c  start to a usable device for a qcow2 image through the backend in use
    Python, where the module alone pays Python's and AnsibleModule's start.
 d  32 images mounted by 32 hosts (aliases of localhost, forks=32) against the
    same 32 mounts with forks=1, then all taken down.
+t  the whole OS tree of a Debian qcow2 (the disk of the integration target
+   image_mount_os): one image_mount task with layout tree against the same
+   mounts written by hand in one shell task (and the teardowns), rounds
+   rotating; where libguestfs is installed, also `guestmount -i` on the image
+   (LIBGUESTFS_BACKEND=direct; without KVM its appliance runs under TCG).
 
 Writes build/bench/result.json, build/bench/table.md, build/bench/chart.png and
 prints the table. Exit status 1 when a run failed or something was left behind
@@ -91,6 +96,7 @@ class Bench(object):
         self.result = {"host": self.host_info(), "work_dir": self.work, "rounds": opts.rounds}
         self.raw = os.path.join(self.work, "disk.img")
         self.qcow = os.path.join(self.work, "disk.qcow2")
+        self.tree_qcow = os.path.join(self.work, "debian.qcow2")
         self.d_images = []
         self.bare_exports = []  # (export file, pid file) of the bare fuse sequence
         self.inventory = os.path.join(self.work, "inventory.json")
@@ -218,9 +224,11 @@ class Bench(object):
                        "losetup -d '{{ bench_dev.stdout }}'\n" % mnt)
         return one, split_mount, split_unmap
 
-    def bare_fuse_script(self):
-        export = os.path.join(self.work, "c-shell-export.raw")
-        pidfile = os.path.join(self.work, "c-shell-export.pid")
+    def bare_fuse_script(self, image=None, tag="c"):
+        """The qcow2 image exported by a bare qemu-storage-daemon and attached to a loop device, in one shell
+        task (its device echoed), and taken down in another."""
+        export = self.export_of(tag)
+        pidfile = os.path.join(self.work, "%s-shell-export.pid" % tag)
         self.bare_exports.append((export, pidfile))
         start = ("set -e\n"
                  ": > %(e)s\n"
@@ -230,7 +238,7 @@ class Bench(object):
                  "--daemonize --pidfile %(p)s\n"
                  "dev=$(losetup -f --show %(e)s)\n"
                  "until dd if=\"$dev\" of=/dev/null bs=512 count=1 status=none 2>/dev/null; do sleep 0.001; done\n"
-                 "echo \"$dev\"\n" % {"e": export, "p": pidfile, "img": self.qcow, "qsd": QSD})
+                 "echo \"$dev\"\n" % {"e": export, "p": pidfile, "img": image or self.qcow, "qsd": QSD})
         stop = ("set -e\n"
                 "losetup -d '{{ bench_cdev.stdout }}'\n"
                 "kill \"$(cat %(p)s)\"\n"
@@ -594,9 +602,107 @@ class Bench(object):
                                      % (label, out[label]["failed"], out[label].get("distinct_devices")))
         self.result["d"] = out
 
+    # ------------------------------------------------------------------ t (tree)
+    def make_tree_image(self):
+        """The Debian disk of the integration target image_mount_os (ESP, /boot, root, /var xfs, /home in
+        a btrfs subvolume, from its fstab), as qcow2; built from hack/debian-rootfs.sh's userland."""
+        rootfs = sh([os.path.join(REPO, "hack", "debian-rootfs.sh")]).stdout.strip()
+        raw = os.path.join(self.work, "debian.img")
+        sh(["sh", os.path.join(REPO, "tests", "integration", "targets", "image_mount_tree", "files", "build_tree.sh"),
+            raw, "debian", rootfs])
+        sh(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, self.tree_qcow])
+        os.unlink(raw)
+
+    def tree_scripts(self, mnt, vfat):
+        """The tree mounted by hand in one shell task, as the image's fstab says (the module's options), and
+        taken down in another: a user who knows the layout writes this."""
+        start, stop = self.bare_fuse_script(self.tree_qcow, "t")
+        esp = 'mount -o umask=0077,nodev,nosuid "${dev}p1" %s/boot/efi\n' % mnt if vfat else ""
+        mount = (start.replace('echo "$dev"\n', "")
+                 + 'partx -a "$dev"\n'
+                 'mount -o errors=remount-ro,nodev,nosuid "${dev}p3" %(m)s\n'
+                 'mount -o nodev,nosuid "${dev}p2" %(m)s/boot\n'
+                 'mount -o nodev,nosuid "${dev}p4" %(m)s/var\n'
+                 'mount -o subvol=@home,nodev,nosuid "${dev}p5" %(m)s/home\n' % {"m": mnt}
+                 + esp + 'echo "$dev"\n')
+        unmount = ("set -e\numount -R %s\npartx -d '{{ bench_tdev.stdout }}'\n" % mnt
+                   + stop.replace("set -e\n", "").replace("{{ bench_cdev.stdout }}", "{{ bench_tdev.stdout }}"))
+        return mount, unmount
+
+    def run_tree(self):
+        n = self.opts.tree_rounds
+        self.make_tree_image()
+        vfat = any(line.split()[-1] == "vfat" for line in open("/proc/filesystems"))
+        mnt_m, mnt_s = self.mount_point("t-module"), self.mount_point("t-shell")
+        mount, unmount = self.tree_scripts(mnt_s, vfat)
+
+        def mod(name, **args):
+            return {"name": name, "virt.disk.image_mount": dict(image=self.tree_qcow, **args)}
+
+        def shell(name, script, register=None):
+            task = {"name": name, "ansible.builtin.shell": {"cmd": script, "executable": "/bin/bash"},
+                    "changed_when": True}
+            if register:
+                task["register"] = register
+            return task
+        tasks = []
+        guestmount = shutil.which("guestmount") if self.opts.guestmount else None
+        mnt_g = self.mount_point("t-guestmount")
+        gpid = os.path.join(self.work, "guestmount.pid")
+        for r in range(n + 1):
+            m = [mod("t|mod_mount|%d" % r, path=mnt_m, layout="tree"),
+                 mod("t|mod_down|%d" % r, path=mnt_m, state="unmapped")]
+            s = [shell("t|shell_mount|%d" % r, mount, register="bench_tdev"), shell("t|shell_down|%d" % r, unmount)]
+            units = [m, s]
+            if guestmount and r < self.opts.guestmount_rounds + 1:
+                units.append([shell("t|guestmount|%d" % r, "LIBGUESTFS_BACKEND=direct guestmount --format=qcow2 "
+                                    "--pid-file %s -a %s -i %s" % (gpid, self.tree_qcow, mnt_g)),
+                              shell("t|guestcheck|%d" % r, "for f in boot/efi var/lib/dpkg/status home; do "
+                                    "[ -e %s/$f ] && echo \"$f\"; done; true" % mnt_g, register="bench_guest"),
+                              # its qemu holds the image's lock until it has exited
+                              shell("t|guestunmount|%d" % r, "guestunmount %s\nwhile kill -0 \"$(cat %s)\" "
+                                    "2>/dev/null; do sleep 0.05; done" % (mnt_g, gpid))])
+            for unit in rotate(units, r):
+                tasks += unit
+        play = [{"name": "virt.disk bench t", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+        data, _rc, _wall = self.playbook("t", play)
+        d = self.durations(data, "t")
+        rounds = range(1, n + 1)
+        mod_mount, sh_mount = self.per_round(d, rounds, "mod_mount"), self.per_round(d, rounds, "shell_mount")
+        mod_down, sh_down = self.per_round(d, rounds, "mod_down"), self.per_round(d, rounds, "shell_down")
+        backends = sorted(set(res.get("backend") for res in self.results(data, "t", "mod_mount")) - {None})
+        trees = [[m["target"] for m in res.get("tree", [])] for res in self.results(data, "t", "mod_mount")]
+        t = {"what": "the whole tree of a Debian qcow2 image from its fstab: one image_mount task (layout tree) "
+                     "vs the same mounts by hand in one shell task, and the teardowns",
+             "backend": backends, "tree": trees[0] if trees else None,
+             "module_mount_s": summary(mod_mount), "shell_mount_s": summary(sh_mount),
+             "module_down_s": summary(mod_down), "shell_down_s": summary(sh_down),
+             "per_round": {"module": mod_mount, "shell": sh_mount, "module_down": mod_down, "shell_down": sh_down}}
+        if mod_mount and sh_mount:
+            t["ratio"] = med(mod_mount) / med(sh_mount)
+        if mod_down and sh_down:
+            t["down_ratio"] = med(mod_down) / med(sh_down)
+        g = self.per_round(d, range(1, self.opts.guestmount_rounds + 1), "guestmount")
+        if g:
+            t["guestmount_s"] = summary(g)
+            t["guestunmount_s"] = summary(self.per_round(d, range(1, self.opts.guestmount_rounds + 1),
+                                                         "guestunmount"))
+            t["guestmount_ratio"] = med(g) / med(mod_mount) if mod_mount else None
+            t["guestmount_found"] = [res.get("stdout_lines") for res in self.results(data, "t", "guestcheck")]
+        elif not self.opts.guestmount:
+            t["guestmount"] = "not asked for (--no-guestmount)"
+        else:
+            t["guestmount"] = "failed (see %s)" % os.path.join(self.logs, "t.log") if guestmount else "not installed"
+        if any(tr != trees[0] for tr in trees) or not trees or "/var" not in trees[0]:
+            self.failures.append("t: the module's trees differ or lack /var: %s" % trees)
+        self.result["t"] = t
+
+    def export_of(self, tag):
+        return os.path.join(self.work, "%s-shell-export.raw" % tag)
+
     # --------------------------------------------------------- cleanup, leaks
     def images(self):
-        return [self.raw, self.qcow] + self.d_images
+        return [self.raw, self.qcow, self.tree_qcow] + self.d_images
 
     def module_exports(self):
         from ansible_collections.virt.disk.plugins.module_utils.backends import fuse
@@ -715,6 +821,25 @@ class Bench(object):
                          % (p["failed"] + s["failed"], p["mount_wall_s"], s["mount_wall_s"], d["speedup_mount"],
                             p["unmap_wall_s"], s["unmap_wall_s"], d["speedup_unmap"]),
                          verdict(ok)))
+        t = r.get("t", {})
+        if "ratio" in t:
+            rows.append(("t. the whole OS tree of a Debian qcow2 (%s; %s) from its fstab: image_mount layout tree "
+                         "(1 task) / the same mounts by hand in 1 shell task" % (", ".join(t["backend"]),
+                                                                                 " ".join(t["tree"])),
+                         "(reported)",
+                         "%.2f× (%.0f ms / %.0f ms); teardown %.2f× (%.0f ms / %.0f ms)"
+                         % (t["ratio"], 1000 * t["module_mount_s"]["median"], 1000 * t["shell_mount_s"]["median"],
+                            t.get("down_ratio", float("nan")), 1000 * t["module_down_s"]["median"],
+                            1000 * t["shell_down_s"]["median"]), "—"))
+            if t.get("guestmount_ratio"):
+                rows.append(("t. `guestmount -i` (libguestfs, LIBGUESTFS_BACKEND=direct, no KVM here) on the same "
+                             "image / image_mount layout tree", "(reported)",
+                             "%.1f× (%.1f s / %.2f s); guestunmount %.1f s; of boot/efi, var/lib/dpkg/status, "
+                             "home it showed %s" % (t["guestmount_ratio"], t["guestmount_s"]["median"],
+                                                    t["module_mount_s"]["median"], t["guestunmount_s"]["median"],
+                                                    t["guestmount_found"][-1]), "—"))
+            else:
+                rows.append(("t. `guestmount -i` on the same image", "(reported)", t.get("guestmount", "failed"), "—"))
         lk = r.get("leaks_after")
         rows.append(("nothing of the bench's images left (loop, mounts, qemu-storage-daemon)", "none",
                      "none" if not lk else "; ".join(lk), verdict(not lk)))
@@ -839,6 +964,8 @@ class Bench(object):
                 self.run_python_c()
             if "d" in self.opts.only:
                 self.run_parallel()
+            if "t" in self.opts.only:
+                self.run_tree()
         except Exception as e:  # report, clean up, and fail below
             import traceback
             traceback.print_exc()
@@ -880,7 +1007,12 @@ def main():
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--c-ansible-rounds", type=int, default=10)
     parser.add_argument("--parallel", type=int, default=32)
-    parser.add_argument("--only", default="abc,c,d", help="comma list of: abc (Ansible a, b, c), c (Python c), d")
+    parser.add_argument("--tree-rounds", type=int, default=5)
+    parser.add_argument("--guestmount-rounds", type=int, default=2)
+    parser.add_argument("--no-guestmount", dest="guestmount", action="store_false",
+                        help="leave out guestmount -i in t even where libguestfs is installed")
+    parser.add_argument("--only", default="abc,c,d,t",
+                        help="comma list of: abc (Ansible a, b, c), c (Python c), d, t (tree)")
     opts = parser.parse_args()
     opts.only = opts.only.split(",")
     os.makedirs(opts.out, exist_ok=True)

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # The benchmark (`make bench`): image_mount against hand-written commands, the
 # no-op re-run against stat, qcow2 start-up against the bare qemu commands, and
-# 32 images in parallel. Root only; about 3 minutes; not part of `make test`.
+# 32 images in parallel, the whole OS tree of a Debian image against hand
+# mounts and, where libguestfs is installed, `guestmount -i`. Root only; about
+# 6 minutes (plus about 3 with guestmount); not part of `make test`.
+#
+# guestmount needs a kernel for its appliance: where the host's kernel has no
+# /boot/vmlinuz-* and /lib/modules/* (containers, these VMs), point supermin at
+# the kernel tier's (SUPERMIN_KERNEL, SUPERMIN_MODULES; supermin wants the
+# modules under /lib/modules, a bind mount works, a symlink does not), and where
+# /dev/kvm is there but unusable (nested), LIBGUESTFS_BACKEND_SETTINGS=force_tcg.
 #
 #   hack/bench.sh [bench/bench.py options]     e.g. --rounds 5 --only abc
 #

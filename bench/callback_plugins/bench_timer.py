@@ -31,7 +31,8 @@ requirements: [enabled in ANSIBLE_CALLBACKS_ENABLED]
 """
 
 # result keys worth keeping for the benchmark's own checks
-KEEP = ("changed", "device", "partition_device", "backend", "mapper", "pid", "stdout", "rc", "msg", "actions")
+KEEP = ("changed", "device", "partition_device", "backend", "mapper", "pid", "stdout", "stdout_lines", "rc", "msg", "actions",
+        "tree")
 
 
 class CallbackModule(CallbackBase):

@@ -24,6 +24,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
+import subprocess
 
 from ktlib import IMAGES, WORK, CheckFailed, brief, clean_checks, expect, kernel, khand, mounted_at, named, qemu_argv, \
     run, run_cases, main_exit
@@ -282,8 +284,9 @@ def ladder():
 def tree_case():
     """layout tree over nbd with kpartx maps: the root and every fstab entry
     of the image mounted beneath it, the vfat ESP too (the host's kernel has
-    no vfat and skips it); a second run changes nothing; absent takes the
-    whole tree down."""
+    no vfat and skips it); a second run changes nothing; the chroot runtime
+    over it, with a daemon left running in the chroot; absent stops the
+    daemon and takes the whole tree down."""
     path = IMAGE["tree"]
     args = {"image": path, "path": MNT, "layout": "tree", "backend": "nbd", "partition_mapper": "kpartx"}
     r = run("image_mount", args)
@@ -324,12 +327,39 @@ def tree_case():
             ("the same tree", [e.get("device") for e in r2.get("tree") or []] == [e.get("device") for e in entries])],
            "second run: %s" % brief(r2))
 
-    r3 = state(path, "absent")
-    k = kernel()
-    expect([("absent changed", r3.get("changed") is True)] + clean_checks(k)
-           + [("the mount point is gone", not os.path.exists(MNT))], evidence(r3, k))
-    return "%s: %s mounted at once (vfat, xfs, btrfs subvolume included), unchanged again, absent took it down" % (
-        disk, ", ".join("%s=%sp%d" % (t[0], disk, t[1]) for t in TREE))
+    # the chroot runtime over the tree, a static busybox as the image's userland, a daemon left running
+    # (killed when a check fails, so that the case's cleanup can unmount)
+    try:
+        shutil.copy("/bin/busybox", os.path.join(MNT, "busybox"))
+        rt = run("image_mount", dict(args, runtime="chroot"))
+        subprocess.run(["chroot", MNT, "/busybox", "sh", "-c",
+                        "/busybox setsid /busybox sleep 876 </dev/null >/dev/null 2>&1 &"], check=True)
+        k = kernel()
+        daemon = subprocess.run(["pgrep", "-f", "^/busybox sleep 876$"], capture_output=True, text=True,
+                                check=False).stdout.split()
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            fstypes = dict((line.split()[4], line.split(" - ")[1].split()[0]) for line in f)
+        expect([("runtime changed", rt.get("changed") is True),
+                ("runtime: %s" % [m.get("target") for m in rt.get("runtime") or []],
+                 [m.get("target") for m in rt.get("runtime") or []][:5] == ["/dev", "/dev/pts", "/proc", "/sys", "/run"]),
+                ("devpts, proc, sysfs in the tree", (fstypes.get(MNT + "/dev/pts"), fstypes.get(MNT + "/proc"),
+                                                     fstypes.get(MNT + "/sys")) == ("devpts", "proc", "sysfs")),
+                ("a daemon runs in the chroot", len(daemon) == 1)], evidence(rt, k))
+
+        r3 = state(path, "absent")
+        k = kernel()
+        left = subprocess.run(["pgrep", "-f", "^/busybox sleep 876$"], capture_output=True, text=True,
+                              check=False).stdout.split()
+        expect([("absent changed", r3.get("changed") is True),
+                ("absent stopped the daemon first",
+                 (r3.get("actions") or [""])[0].startswith("stopped process %s (busybox" % (daemon or ["?"])[0])),
+                ("no daemon left", not left)] + clean_checks(k)
+               + [("the mount point is gone", not os.path.exists(MNT))], evidence(r3, k))
+    finally:
+        subprocess.run(["pkill", "-KILL", "-f", "^/busybox sleep 876$"], check=False)
+    mounts = ", ".join("%s=%sp%d" % (t[0], disk, t[1]) for t in TREE)
+    return "%s: %s mounted at once (vfat, xfs, btrfs subvolume included), unchanged again, the chroot runtime " \
+        "with a daemon, absent stopped it and took it down" % (disk, mounts)
 
 
 def snapshot_case():
