@@ -42,6 +42,7 @@ help:
 	@echo "  make sync         copy the tree to build/collections/ansible_collections/virt/disk"
 	@echo "  make sanity       ansible-test sanity (all tests, Python 3.11, no ignore files)"
 	@echo "  make lint         ansible-lint, production profile"
+	@echo "  make release-venv the release tooling's venv .venv-release (tests/release-requirements.txt)"
 	@echo "  make images       the Debian userland of the integration target image_mount_os (mmdebstrap, cached in build/images)"
 	@echo "  make release-check  licensing (reuse), tarball contents, ansible-builder introspect, galaxy-importer (.venv-release)"
 	@echo "  make units        ansible-test units (tests/unit)"

@@ -80,6 +80,19 @@ def rotate(items, r):
     return items[r:] + items[:r]
 
 
+def module_task(name, **args):
+    """A task of virt.disk.image_mount with args."""
+    return {"name": name, "virt.disk.image_mount": args}
+
+
+def shell_task(name, script, register=None):
+    """A shell task (bash) running script, always changed, its result registered as register."""
+    task = {"name": name, "ansible.builtin.shell": {"cmd": script, "executable": "/bin/bash"}, "changed_when": True}
+    if register:
+        task["register"] = register
+    return task
+
+
 def sh(args, check=True, **kw):
     return subprocess.run(args, check=check, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
@@ -224,9 +237,10 @@ class Bench(object):
                        "losetup -d '{{ bench_dev.stdout }}'\n" % mnt)
         return one, split_mount, split_unmap
 
-    def bare_fuse_script(self, image=None, tag="c"):
+    def bare_fuse_script(self, image=None, tag="c", register="bench_cdev", then="", first=""):
         """The qcow2 image exported by a bare qemu-storage-daemon and attached to a loop device, in one shell
-        task (its device echoed), and taken down in another."""
+        task (its device echoed after the commands then, which see it as $dev), and taken down in another
+        (after the commands first; the device from the task registered as register)."""
         export = self.export_of(tag)
         pidfile = os.path.join(self.work, "%s-shell-export.pid" % tag)
         self.bare_exports.append((export, pidfile))
@@ -238,12 +252,14 @@ class Bench(object):
                  "--daemonize --pidfile %(p)s\n"
                  "dev=$(losetup -f --show %(e)s)\n"
                  "until dd if=\"$dev\" of=/dev/null bs=512 count=1 status=none 2>/dev/null; do sleep 0.001; done\n"
-                 "echo \"$dev\"\n" % {"e": export, "p": pidfile, "img": image or self.qcow, "qsd": QSD})
+                 "%(then)s"
+                 "echo \"$dev\"\n" % {"e": export, "p": pidfile, "img": image or self.qcow, "qsd": QSD, "then": then})
         stop = ("set -e\n"
-                "losetup -d '{{ bench_cdev.stdout }}'\n"
+                "%(first)s"
+                "losetup -d '{{ %(reg)s.stdout }}'\n"
                 "kill \"$(cat %(p)s)\"\n"
                 "while grep -qF ' %(e)s ' /proc/self/mountinfo; do sleep 0.001; done\n"
-                "rm -f %(e)s %(p)s\n" % {"e": export, "p": pidfile})
+                "rm -f %(e)s %(p)s\n" % {"e": export, "p": pidfile, "first": first, "reg": register})
         return start, stop
 
     def run_ansible_sections(self):
@@ -253,16 +269,7 @@ class Bench(object):
         c_start, c_stop = self.bare_fuse_script()
         qcow_cache = self.drop_image_cache(self.qcow)
 
-        def mod(name, **args):
-            return {"name": name, "virt.disk.image_mount": args}
-
-        def shell(name, script, register=None):
-            task = {"name": name, "ansible.builtin.shell": {"cmd": script, "executable": "/bin/bash"},
-                    "changed_when": True}
-            if register:
-                task["register"] = register
-            return task
-
+        mod, shell = module_task, shell_task
         tasks = []
         # a: round 0 is a warm-up (not counted); the order of the four variants rotates
         units = {
@@ -616,18 +623,14 @@ class Bench(object):
     def tree_scripts(self, mnt, vfat):
         """The tree mounted by hand in one shell task, as the image's fstab says (the module's options), and
         taken down in another: a user who knows the layout writes this."""
-        start, stop = self.bare_fuse_script(self.tree_qcow, "t")
         esp = 'mount -o umask=0077,nodev,nosuid "${dev}p1" %s/boot/efi\n' % mnt if vfat else ""
-        mount = (start.replace('echo "$dev"\n', "")
-                 + 'partx -a "$dev"\n'
-                 'mount -o errors=remount-ro,nodev,nosuid "${dev}p3" %(m)s\n'
-                 'mount -o nodev,nosuid "${dev}p2" %(m)s/boot\n'
-                 'mount -o nodev,nosuid "${dev}p4" %(m)s/var\n'
-                 'mount -o subvol=@home,nodev,nosuid "${dev}p5" %(m)s/home\n' % {"m": mnt}
-                 + esp + 'echo "$dev"\n')
-        unmount = ("set -e\numount -R %s\npartx -d '{{ bench_tdev.stdout }}'\n" % mnt
-                   + stop.replace("set -e\n", "").replace("{{ bench_cdev.stdout }}", "{{ bench_tdev.stdout }}"))
-        return mount, unmount
+        mounts = ('partx -a "$dev"\n'
+                  'mount -o errors=remount-ro,nodev,nosuid "${dev}p3" %(m)s\n'
+                  'mount -o nodev,nosuid "${dev}p2" %(m)s/boot\n'
+                  'mount -o nodev,nosuid "${dev}p4" %(m)s/var\n'
+                  'mount -o subvol=@home,nodev,nosuid "${dev}p5" %(m)s/home\n' % {"m": mnt}) + esp
+        unmounts = "umount -R %s\npartx -d '{{ bench_tdev.stdout }}'\n" % mnt
+        return self.bare_fuse_script(self.tree_qcow, "t", register="bench_tdev", then=mounts, first=unmounts)
 
     def run_tree(self):
         n = self.opts.tree_rounds
@@ -637,14 +640,8 @@ class Bench(object):
         mount, unmount = self.tree_scripts(mnt_s, vfat)
 
         def mod(name, **args):
-            return {"name": name, "virt.disk.image_mount": dict(image=self.tree_qcow, **args)}
-
-        def shell(name, script, register=None):
-            task = {"name": name, "ansible.builtin.shell": {"cmd": script, "executable": "/bin/bash"},
-                    "changed_when": True}
-            if register:
-                task["register"] = register
-            return task
+            return module_task(name, image=self.tree_qcow, **args)
+        shell = shell_task
         tasks = []
         guestmount = shutil.which("guestmount") if self.opts.guestmount else None
         mnt_g = self.mount_point("t-guestmount")
