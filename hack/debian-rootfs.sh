@@ -15,8 +15,9 @@ cd "$(dirname "$0")/.."
 
 SUITE=bookworm
 VARIANT=minbase
-# besides minbase (dpkg, start-stop-daemon, useradd): python3 for Ansible inside
-PACKAGES="python3-minimal"
+# besides minbase (dpkg, start-stop-daemon, useradd): Python with apt's bindings for
+# Ansible's modules inside (the connection plugin), systemd for units enabled offline
+PACKAGES="python3,python3-apt,systemd"
 ARCH=${1:-$(dpkg --print-architecture)}
 SOURCES=/etc/apt/sources.list.d/debian.sources
 OUT_DIR=build/images

@@ -34,10 +34,11 @@ fi
 IFS=, read -ra managed <<<"$MANAGED_PYTHONS"
 pythons_yaml=$("$REPO_ROOT/hack/pythons.sh" "${managed[@]}" | awk '{ printf "  \"%s\": %s\n", $1, $2 }') ||
     die "the managed-node Pythons $MANAGED_PYTHONS of ansible-core $CORE_VERSION are not all here"
-# The Debian userland of the target image_mount_os (built once, cached in
-# build/images; `make test` starts that build in the background earlier).
+# The Debian userland of the targets image_mount_os and connection_image
+# (built once, cached in build/images; `make test` starts that build in the
+# background earlier).
 debian_rootfs=""
-if (($# == 0)) || [[ " $* " == *" image_mount_os "* ]]; then
+if (($# == 0)) || [[ " $* " == *" image_mount_os "* || " $* " == *" connection_image "* ]]; then
     debian_rootfs=$("$REPO_ROOT/hack/debian-rootfs.sh") || die "cannot build the Debian userland for image_mount_os"
 fi
 printf '# written by hack/integration.sh\nvirt_disk_pythons:\n%s\nvirt_disk_debian_rootfs: "%s"\n' \

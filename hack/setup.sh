@@ -23,7 +23,7 @@ demo_packages=(util-linux fdisk e2fsprogs rsync)
 full_packages=(
     util-linux fdisk e2fsprogs xfsprogs btrfs-progs kpartx
     qemu-utils qemu-system-common fuse3 rsync psmisc git make dosfstools
-    shellcheck busybox-static mmdebstrap
+    shellcheck busybox-static mmdebstrap openssh-client openssh-server
 )
 
 requirements_file=tests/requirements.txt
