@@ -9,7 +9,8 @@ DOCUMENTATION = r"""
 name: image
 short_description: Run tasks inside a disk image
 version_added: "1.1.0"
-author: virt.disk contributors
+author:
+  - virt.disk maintainers (@virt-disk)
 description:
   - Makes a disk image (raw, qcow2, vmdk, vdi, vhdx, vpc, qed or a block device) an inventory host. Ordinary modules
     (C(ansible.builtin.apt), C(ansible.builtin.user), C(ansible.builtin.template), C(ansible.builtin.systemd_service)
