@@ -39,7 +39,7 @@ description:
     (the distribution's C(qemu-user-static) and C(binfmt-support) register it so). Otherwise connecting fails and
     says what to install.
   - B(Remote image hosts) (O(image_host)) keep the images on another machine reached over SSH
-    (M(ansible.builtin.ssh)); the image is mounted there by this collection's own code, sent with each request to that
+    (P(ansible.builtin.ssh#connection)); the image is mounted there by this collection's own code, sent with each request to that
     machine's Python, and commands run there in the chroot.
   - Mounting needs root where the images are. A controller that is not root fails with a message that says so; on a
     remote image host, connect as root or set O(image_host_become) (C(sudo -n)).
@@ -173,7 +173,7 @@ options:
       - name: ansible_executable
   image_host:
     description:
-      - The machine that holds the images, reached with M(ansible.builtin.ssh). Unset, the images are on the
+      - The machine that holds the images, reached with P(ansible.builtin.ssh#connection). Unset, the images are on the
         controller.
     type: str
     vars:
@@ -265,7 +265,7 @@ EXAMPLES = r"""
 
 import os
 
-from ansible.errors import AnsibleConnectionFailure
+from ansible.errors import AnsibleConnectionFailure, AnsibleFileNotFound
 from ansible.plugins.connection import ConnectionBase, ensure_connect
 from ansible.plugins.loader import connection_loader
 from ansible.utils.display import Display
@@ -338,7 +338,7 @@ class Connection(ConnectionBase):
         super(Connection, self).put_file(in_path, out_path)
         display.vvv("PUT %s TO %s" % (in_path, out_path), host=self.get_option("remote_addr"))
         if not os.path.exists(in_path):
-            raise AnsibleConnectionFailure("file or module does not exist: %s" % in_path)
+            raise AnsibleFileNotFound("file or module does not exist: %s" % in_path)
         self._host().put(self.get_option("remote_addr"), self._root, in_path, out_path)
 
     @ensure_connect
