@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -45,11 +46,7 @@ class ProcessRunner(object):
     """What runner.Runner asks of AnsibleModule, done with subprocess."""
 
     def get_bin_path(self, name, opt_dirs=()):
-        for d in os.environ.get("PATH", "").split(os.pathsep) + list(opt_dirs):
-            candidate = os.path.join(d, name)
-            if d and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-                return candidate
-        return None
+        return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", "")] + list(opt_dirs)))
 
     def run_command(self, args, check_rc=False, environ_update=None, data=None, binary_data=False):
         env = dict(os.environ, **(environ_update or {}))
@@ -128,16 +125,16 @@ def connect(request, where="the controller", run_dir=RUN_DIR):
     if path is not None and request.get("path") in (None, path):
         return {"path": path, "changed": False, "actions": [], "warnings": []}
     _need_root(where)
-    if image_mod.key_of(image) is None:
+    key = image_mod.key_of(image)
+    if key is None:
         raise VirtDiskError("there is no image at %s" % image, step="connect")
     params = _params(request, state="mounted")
-    path = params["path"] or adopted_path(image, _host(params)) or \
-        os.path.join(run_dir, ROOTS, image_mod.key_of(image))
+    path = params["path"] or adopted_path(image, _host(params)) or os.path.join(run_dir, ROOTS, key)
     result = _converge(dict(params, path=path))
     path = result.get("path") or path
     machine = arch.check(path, image)
     top = mountinfo.top_mount_at(mountinfo.read(), path)
-    statefile.save(image_mod.key_of(image), {"path": path, "image": image, "mount_id": top.mount_id if top else None},
+    statefile.save(key, {"path": path, "image": image, "mount_id": top.mount_id if top else None},
                    run_dir, KIND)
     return {"path": path, "changed": result.get("changed", False), "actions": result.get("actions", []),
             "warnings": result.get("warnings", []), "machine": machine}

@@ -100,8 +100,9 @@ def check(root, image, host_machine=None, binfmt_dir=BINFMT_DIR):
     host_machine = host_machine or os.uname()[4]
     if header.machine in NATIVE.get(host_machine, (host_machine,)):
         return header.machine
-    usable = [name for name, e in handlers(binfmt_dir).items() if e["enabled"] and matches(e, header.data)]
-    with_f = [name for name in usable if "F" in handlers(binfmt_dir)[name]["flags"]]
+    found = handlers(binfmt_dir)
+    usable = [name for name, e in found.items() if e["enabled"] and matches(e, header.data)]
+    with_f = [name for name in usable if "F" in found[name]["flags"]]
     if with_f:
         return header.machine
     if usable:

@@ -91,13 +91,20 @@ def host_devices(root):
     return devs
 
 
-def _check(fd, root, path, what):
+def _open(root, path, flags, what, noun=""):
+    try:
+        return open_in_root(root, path, flags)
+    except OSError as e:
+        raise VirtDiskError("cannot open %s%s in the image: %s" % (noun, path, e.strerror), step=what)
+
+
+def _check(fd, host_devs, path, what):
     info = os.fstat(fd)
     if stat.S_ISDIR(info.st_mode):
         raise VirtDiskError("%s in the image is a directory" % path, step=what)
     if not stat.S_ISREG(info.st_mode):
         raise VirtDiskError("%s in the image is not a regular file; only regular files are copied" % path, step=what)
-    if info.st_dev in host_devices(root):
+    if info.st_dev in host_devs:
         raise VirtDiskError("%s in the image resolves to a file of the host (through the chroot runtime's mounts); "
                             "refused" % path, step=what)
 
@@ -116,12 +123,12 @@ def write(root, path, source, mode=0o600):
     parent, name = os.path.split(path)
     if not name:
         raise VirtDiskError("%s is a directory" % path, step=what)
+    host_devs = host_devices(root)
+    dir_fd = _open(root, parent, os.O_RDONLY | os.O_DIRECTORY, what, "the directory ")
     try:
-        dir_fd = open_in_root(root, parent, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as e:
-        raise VirtDiskError("cannot open the directory %s in the image: %s" % (parent, e.strerror), step=what)
-    try:
-        _check_dir(dir_fd, root, parent, what)
+        if os.fstat(dir_fd).st_dev in host_devs:
+            raise VirtDiskError("the directory %s in the image resolves to one of the host (through the chroot "
+                                "runtime's mounts); refused" % parent, step=what)
         try:
             fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0),
                          mode, dir_fd=dir_fd)
@@ -132,7 +139,7 @@ def write(root, path, source, mode=0o600):
     finally:
         os.close(dir_fd)
     try:
-        _check(fd, root, path, what)
+        _check(fd, host_devs, path, what)
         os.ftruncate(fd, 0)
         while True:
             chunk = source.read(CHUNK)
@@ -148,22 +155,13 @@ def write(root, path, source, mode=0o600):
     return path
 
 
-def _check_dir(fd, root, path, what):
-    if os.fstat(fd).st_dev in host_devices(root):
-        raise VirtDiskError("the directory %s in the image resolves to one of the host (through the chroot "
-                            "runtime's mounts); refused" % path, step=what)
-
-
 def read(root, path, sink):
     """Copy the image's regular file at path (resolved inside root) to sink (a binary file object)."""
     path = _image_path(path)
     what = "fetch %s" % path
+    fd = _open(root, path, os.O_RDONLY | os.O_NONBLOCK, what)
     try:
-        fd = open_in_root(root, path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as e:
-        raise VirtDiskError("cannot open %s in the image: %s" % (path, e.strerror), step=what)
-    try:
-        _check(fd, root, path, what)
+        _check(fd, host_devices(root), path, what)
         while True:
             chunk = os.read(fd, CHUNK)
             if not chunk:
