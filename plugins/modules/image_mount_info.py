@@ -374,6 +374,21 @@ host:
       description: The backends usable on this host.
       type: list
       elements: str
+    binfmt_misc:
+      description: binfmt_misc is mounted at C(/proc/sys/fs/binfmt_misc).
+      type: bool
+    architectures:
+      description:
+        - The machines (as C(uname -m) names them) whose programs run here, natively or through an enabled
+          binfmt_misc handler with the C(F) flag (qemu-user), so that the C(virt.disk.image) connection can run
+          commands inside images of them.
+      type: list
+      elements: str
+    binfmt_handlers:
+      description:
+        - For each foreign machine that has a binfmt_misc handler (usable or not), the handler's name, whether
+          it is enabled, its flags and its interpreter.
+      type: dict
   sample:
     loop: true
     loop_max_part: 0
@@ -389,6 +404,10 @@ host:
     kpartx: /usr/sbin/kpartx
     partx: /usr/bin/partx
     backends: [loop, fuse, block]
+    binfmt_misc: true
+    architectures: [x86_64, i686, aarch64]
+    binfmt_handlers:
+      aarch64: {handler: qemu-aarch64, enabled: true, flags: POCF, interpreter: /usr/libexec/qemu-binfmt/aarch64-binfmt-P}
 """
 
 from ansible.module_utils.basic import AnsibleModule

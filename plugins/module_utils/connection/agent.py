@@ -132,7 +132,13 @@ def connect(request, where="the controller", run_dir=RUN_DIR):
     path = params["path"] or adopted_path(image, _host(params)) or os.path.join(run_dir, ROOTS, key)
     result = _converge(dict(params, path=path))
     path = result.get("path") or path
-    machine = arch.check(path, image)
+    try:
+        machine = arch.check(path, image)
+    except VirtDiskError:
+        # nothing can run there: what this connect mounted goes down again
+        if result.get("changed"):
+            teardown(dict(request, path=path), where, run_dir)
+        raise
     top = mountinfo.top_mount_at(mountinfo.read(), path)
     statefile.save(key, {"path": path, "image": image, "mount_id": top.mount_id if top else None},
                    run_dir, KIND)

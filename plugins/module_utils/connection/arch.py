@@ -25,7 +25,12 @@ MACHINES = {0x03: "i686", 0x28: "arm", 0x3E: "x86_64", 0xB7: "aarch64", 0xF3: "r
             0x15: "ppc64", 0x08: "mips", 0x102: "loongarch64"}
 # what a host runs natively besides its own machine
 NATIVE = {"x86_64": ("x86_64", "i686"), "aarch64": ("aarch64",)}
-HINT = "install qemu-user-static and binfmt-support, which register qemu-user with the F flag"
+HINT = ("install qemu-user-static and binfmt-support, which register qemu-user with the F flag (the role "
+        "virt.disk.image_host does it with image_host_foreign_architectures)")
+# machine -> (ELF class, byte order, e_machine) of its executables, for the
+# machines image_mount_info reports
+ELF_OF = {"x86_64": (2, 1, 0x3E), "i686": (1, 1, 0x03), "aarch64": (2, 1, 0xB7), "armv7l": (1, 1, 0x28),
+          "riscv64": (2, 1, 0xF3), "s390x": (2, 2, 0x16), "ppc64le": (2, 1, 0x15), "loongarch64": (2, 1, 0x102)}
 
 
 class Header(object):
@@ -90,6 +95,39 @@ def matches(entry, data):
     if len(part) < len(magic):
         return False
     return all((a & m) == (b & m) for a, b, m in zip(part, magic, mask))
+
+
+def sample_header(machine):
+    """The first 64 bytes of an executable (ET_EXEC) of MACHINE, as binfmt_misc matches them."""
+    bits, order, number = ELF_OF[machine]
+    byteorder = "little" if order == 1 else "big"
+    return (b"\x7fELF" + bytes([bits, order, 1, 0]) + b"\0" * 8 + (2).to_bytes(2, byteorder)
+            + number.to_bytes(2, byteorder) + (1).to_bytes(4, byteorder) + b"\0" * 40)
+
+
+def machines(host_machine=None, binfmt_dir=BINFMT_DIR):
+    """What this host runs: (the machines whose programs run here, natively or through an enabled
+    binfmt_misc handler with the F flag; {foreign machine: its handler} for those that have one,
+    usable or not)."""
+    host_machine = host_machine or os.uname()[4]
+    runs = list(NATIVE.get(host_machine, (host_machine,)))
+    found = handlers(binfmt_dir)
+    foreign = {}
+    for machine in sorted(ELF_OF):
+        if machine in runs:
+            continue
+        data = sample_header(machine)
+        names = [name for name, e in found.items() if matches(e, data)]
+        if not names:
+            continue
+        # an enabled handler with F first: that is the one the kernel uses for a chroot
+        names.sort(key=lambda n: (not found[n]["enabled"], "F" not in found[n]["flags"], n))
+        e = found[names[0]]
+        foreign[machine] = {"handler": names[0], "enabled": e["enabled"], "flags": e["flags"],
+                            "interpreter": e.get("interpreter")}
+        if e["enabled"] and "F" in e["flags"]:
+            runs.append(machine)
+    return runs, foreign
 
 
 def check(root, image, host_machine=None, binfmt_dir=BINFMT_DIR):

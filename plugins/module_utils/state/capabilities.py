@@ -11,6 +11,7 @@ import os
 import platform
 
 from ansible_collections.virt.disk.plugins.module_utils.backends import fuse, nbd, registry
+from ansible_collections.virt.disk.plugins.module_utils.connection import arch
 
 TOOLS = {"qemu_nbd": nbd.SERVER, "qemu_storage_daemon": fuse.DAEMON, "qemu_img": "qemu-img",
          "kpartx": "kpartx", "partx": "partx"}
@@ -69,4 +70,7 @@ def host(h, root="/", config=None):
     }
     result.update((key, h.which(name)) for key, name in TOOLS.items())
     result["backends"] = registry.usable(h)
+    binfmt_dir = os.path.join(root, arch.BINFMT_DIR.lstrip("/"))
+    result["binfmt_misc"] = os.path.exists(os.path.join(binfmt_dir, "register"))
+    result["architectures"], result["binfmt_handlers"] = arch.machines(binfmt_dir=binfmt_dir)
     return result

@@ -79,3 +79,40 @@ def test_foreign_image_without_handler_says_what_to_install(tmp_path):
 def test_image_without_an_elf_shell_is_left_to_raw(tmp_path):
     root = image(tmp_path, b"#!/bin/busybox\n")
     assert arch.check(root, "img", host_machine="x86_64", binfmt_dir=str(tmp_path)) is None
+
+
+QEMU_S390X = """enabled
+interpreter /usr/libexec/qemu-binfmt/s390x-binfmt-P
+flags: POCF
+offset 0
+magic 7f454c4602020100000000000000000000020016
+mask ffffffffffffff00fffffffffffffffffffeffff
+"""
+
+
+def test_sample_headers_are_what_the_handlers_match():
+    assert arch.Header(arch.sample_header("aarch64")).machine == "aarch64"
+    assert arch.Header(arch.sample_header("s390x")).machine == "s390x"
+    assert arch.sample_header("aarch64")[:20] == AARCH64[:20]
+    assert all(len(arch.sample_header(m)) == 64 for m in arch.ELF_OF)
+
+
+def test_machines_native_and_through_f_handlers(tmp_path):
+    d = binfmt(tmp_path, **{"qemu-aarch64": QEMU_AARCH64.format(flags="POCF"), "qemu-s390x": QEMU_S390X})
+    runs, foreign = arch.machines(host_machine="x86_64", binfmt_dir=d)
+    assert runs == ["x86_64", "i686", "aarch64", "s390x"]
+    assert foreign["aarch64"] == {"handler": "qemu-aarch64", "enabled": True, "flags": "POCF",
+                                  "interpreter": "/usr/libexec/qemu-binfmt/aarch64-binfmt-P"}
+    assert set(foreign) == {"aarch64", "s390x"}
+
+
+def test_machines_reports_unusable_handlers_without_running_them(tmp_path):
+    d = binfmt(tmp_path, **{"qemu-aarch64": QEMU_AARCH64.format(flags="P"),
+                            "qemu-s390x": QEMU_S390X.replace("enabled", "disabled")})
+    runs, foreign = arch.machines(host_machine="x86_64", binfmt_dir=d)
+    assert runs == ["x86_64", "i686"]
+    assert foreign["aarch64"]["flags"] == "P" and foreign["s390x"]["enabled"] is False
+
+
+def test_machines_without_binfmt_misc(tmp_path):
+    assert arch.machines(host_machine="aarch64", binfmt_dir=str(tmp_path / "none")) == (["aarch64"], {})
