@@ -5,11 +5,15 @@
 #
 #   hack/debian-rootfs.sh [ARCH]     prints the tarball's path
 #
-# ARCH defaults to the host's (dpkg --print-architecture). The tarball's name
+# ARCH defaults to the host's (dpkg --print-architecture); a foreign one
+# (arm64) runs its maintainer scripts through qemu-user, whose binfmt_misc
+# handler is registered here when it is not (make setup installs
+# qemu-user-static and binfmt-support). The tarball's name
 # carries a hash of everything that goes into it (suite, variant, packages,
 # architecture, the apt sources), so a change builds a new one and an
 # unchanged one is reused. `make test` builds it in the background (the
-# images tier) while other tiers run; a second caller waits on the lock.
+# images tier) while other tiers run; a second caller for the same ARCH waits
+# on its lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +23,9 @@ VARIANT=minbase
 # Ansible's modules inside (the connection plugin), systemd for units enabled offline
 PACKAGES="python3,python3-apt,systemd"
 ARCH=${1:-$(dpkg --print-architecture)}
+# a foreign userland (the connection's arm64 case) runs every maintainer script
+# under emulation: Python alone, enough for facts and modules
+[[ "$ARCH" == "$(dpkg --print-architecture)" ]] || PACKAGES="python3"
 SOURCES=/etc/apt/sources.list.d/debian.sources
 OUT_DIR=build/images
 
@@ -31,10 +38,29 @@ command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed (make setup
 key=$( { echo "$SUITE $VARIANT $ARCH $PACKAGES"; cat "$SOURCES"; } | sha256sum | cut -c1-12)
 tarball=$OUT_DIR/debian-$SUITE-$VARIANT-$ARCH-$key.tar
 mkdir -p "$OUT_DIR"
-exec 9>"$OUT_DIR/.debian-rootfs.lock"
+exec 9>"$OUT_DIR/.debian-rootfs-$ARCH.lock"
 flock 9
 
+# qemu-user for a foreign ARCH: binfmt_misc mounted, the handler enabled
+foreign_handler() {
+    local qemu
+    case "$ARCH" in
+        "$(dpkg --print-architecture)" | i386) return 0 ;;
+        arm64) qemu=aarch64 ;;
+        armhf) qemu=arm ;;
+        ppc64el) qemu=ppc64le ;;
+        *) qemu=$ARCH ;;
+    esac
+    [[ -e /proc/sys/fs/binfmt_misc/register ]] ||
+        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || die "cannot mount binfmt_misc"
+    if ! grep -qx enabled "/proc/sys/fs/binfmt_misc/qemu-$qemu" 2>/dev/null; then
+        command -v update-binfmts >/dev/null || die "no qemu-user for $ARCH: install qemu-user-static and binfmt-support (make setup)"
+        update-binfmts --enable "qemu-$qemu" >&2 || die "update-binfmts --enable qemu-$qemu failed"
+    fi
+}
+
 if [[ ! -s "$tarball" ]]; then
+    foreign_handler
     log=$OUT_DIR/debian-$SUITE-$VARIANT-$ARCH.log
     echo "debian-rootfs: building $tarball with mmdebstrap (log: $log)" >&2
     start=$(date +%s)

@@ -37,12 +37,15 @@ pythons_yaml=$("$REPO_ROOT/hack/pythons.sh" "${managed[@]}" | awk '{ printf "  \
 # The Debian userland of the targets image_mount_os and connection_image
 # (built once, cached in build/images; `make test` starts that build in the
 # background earlier).
-debian_rootfs=""
+debian_rootfs="" debian_rootfs_arm64=""
 if (($# == 0)) || [[ " $* " == *" image_mount_os "* || " $* " == *" connection_image "* ]]; then
     debian_rootfs=$("$REPO_ROOT/hack/debian-rootfs.sh") || die "cannot build the Debian userland for image_mount_os"
 fi
-printf '# written by hack/integration.sh\nvirt_disk_pythons:\n%s\nvirt_disk_debian_rootfs: "%s"\n' \
-    "$pythons_yaml" "$debian_rootfs" >tests/integration/integration_config.yml
+if (($# == 0)) || [[ " $* " == *" connection_image "* ]]; then
+    debian_rootfs_arm64=$("$REPO_ROOT/hack/debian-rootfs.sh" arm64) || die "cannot build the arm64 Debian userland for connection_image"
+fi
+printf '# written by hack/integration.sh\nvirt_disk_pythons:\n%s\nvirt_disk_debian_rootfs: "%s"\nvirt_disk_debian_rootfs_arm64: "%s"\n' \
+    "$pythons_yaml" "$debian_rootfs" "$debian_rootfs_arm64" >tests/integration/integration_config.yml
 
 log=integration$LOG_TAG
 rc=0
