@@ -116,8 +116,11 @@ matrix-static:
 matrix-integration:
 	@hack/matrix.sh integration
 
+# every scenario: default (the role and the module on this host) and
+# customize (an image as the instance, through the connection; its Debian
+# userland is the one hack/debian-rootfs.sh caches)
 molecule: sync
-	molecule test
+	VIRT_DISK_DEBIAN_ROOTFS=$$(hack/debian-rootfs.sh) molecule test --all
 	@hack/check-leaks.sh
 
 leaks:
