@@ -26,6 +26,14 @@ t  the whole OS tree of a Debian qcow2 (the disk of the integration target
    rotating; where libguestfs is installed, also `guestmount -i` on the image
    (LIBGUESTFS_BACKEND=direct; without KVM its appliance runs under TCG).
 
+x  the virt.disk.image connection: a 10-task customization of that Debian
+   image (a fresh qcow2 overlay each round) as an inventory host, its mount and
+   teardown included, against the same work by hand: image_mount (layout tree,
+   runtime chroot), 10 shell tasks of `chroot ROOT sh -c ...` (what a
+   community.general.chroot user writes when the mount is theirs), and
+   image_mount absent; whole playbook runs, rounds rotating. Then 8 overlays as
+   8 hosts with forks=8 against forks=1.
+
 Writes build/bench/result.json, build/bench/table.md, build/bench/chart.png and
 prints the table. Exit status 1 when a run failed or something was left behind
 (a missed performance goal is reported, not an error).
@@ -36,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import statistics
@@ -111,6 +120,7 @@ class Bench(object):
         self.qcow = os.path.join(self.work, "disk.qcow2")
         self.tree_qcow = os.path.join(self.work, "debian.qcow2")
         self.d_images = []
+        self.x_images = set()
         self.bare_exports = []  # (export file, pid file) of the bare fuse sequence
         self.inventory = os.path.join(self.work, "inventory.json")
         sys.path.insert(0, self.collections)
@@ -694,12 +704,103 @@ class Bench(object):
             self.failures.append("t: the module's trees differ or lack /var: %s" % trees)
         self.result["t"] = t
 
+    # ------------------------------------------------------- x (the connection)
+    # the customization: (task through the connection, the same by hand in the chroot)
+    X_WORK = [
+        ({"ansible.builtin.copy": {"dest": "/etc/motd", "content": "customized by virt.disk\n", "mode": "0644"}},
+         "printf 'customized by virt.disk\\n' > /etc/motd"),
+        ({"ansible.builtin.lineinfile": {"path": "/etc/default/locale", "line": "LANG=C.UTF-8", "create": True,
+                                         "mode": "0644"}},
+         "grep -qx LANG=C.UTF-8 /etc/default/locale 2>/dev/null || echo LANG=C.UTF-8 >> /etc/default/locale"),
+        ({"ansible.builtin.file": {"path": "/srv/app", "state": "directory", "mode": "0755"}},
+         "mkdir -p -m 0755 /srv/app"),
+        ({"ansible.builtin.copy": {"dest": "/srv/app/app.ini", "content": "[app]\nport = 8080\n", "mode": "0640"}},
+         "printf '[app]\\nport = 8080\\n' > /srv/app/app.ini && chmod 0640 /srv/app/app.ini"),
+        ({"ansible.builtin.user": {"name": "builder", "shell": "/bin/bash"}},
+         "id builder >/dev/null 2>&1 || useradd -m -s /bin/bash builder"),
+        ({"ansible.builtin.file": {"path": "/var/log/app.log", "state": "touch", "mode": "0640"}},
+         "touch /var/log/app.log && chmod 0640 /var/log/app.log"),
+        ({"ansible.builtin.lineinfile": {"path": "/etc/hosts", "line": "127.0.1.1 golden", "create": True,
+                                         "mode": "0644"}},
+         "grep -qx '127.0.1.1 golden' /etc/hosts || echo '127.0.1.1 golden' >> /etc/hosts"),
+        ({"ansible.builtin.file": {"path": "/etc/app.d", "state": "directory", "mode": "0755"}},
+         "mkdir -p -m 0755 /etc/app.d"),
+        ({"ansible.builtin.copy": {"dest": "/etc/app.d/10-bench.conf", "content": "level = 1\n", "mode": "0644"}},
+         "printf 'level = 1\\n' > /etc/app.d/10-bench.conf"),
+        ({"ansible.builtin.command": {"argv": ["dpkg-query", "-W", "python3"]}, "changed_when": False},
+         "dpkg-query -W python3"),
+    ]
+
+    def x_overlays(self, names):
+        """Fresh qcow2 overlays of the Debian image (the base stays as it is)."""
+        paths = []
+        for name in names:
+            path = os.path.join(self.work, "x", name + ".qcow2")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if os.path.exists(path):
+                os.unlink(path)
+            sh(["qemu-img", "create", "-q", "-f", "qcow2", "-b", self.tree_qcow, "-F", "qcow2", path])
+            paths.append(path)
+        self.x_images.update(paths)
+        return paths
+
+    def x_connection_run(self, name, images, forks):
+        """The customization through the connection on IMAGES, taken down at the end; wall seconds."""
+        inventory = os.path.join(self.work, "x", name + ".json")
+        hosts = {os.path.basename(p)[:-6]: {"ansible_host": p} for p in images}
+        with open(inventory, "w") as f:
+            json.dump({"all": {"hosts": hosts, "vars": {"ansible_connection": "virt.disk.image",
+                                                        "ansible_python_interpreter": "/usr/bin/python3",
+                                                        "virt_disk_allow_backing_file": True}}}, f)
+        tasks = [dict(work, name="x|conn%d" % i) for i, (work, _sh) in enumerate(self.X_WORK)]
+        tasks.append({"name": "x|reset", "ansible.builtin.meta": "reset_connection"})
+        play = [{"name": "virt.disk bench x " + name, "hosts": "all", "gather_facts": False, "tasks": tasks}]
+        _data, rc, wall = self.playbook(name, play, inventory=inventory, forks=forks)
+        return wall if rc == 0 else None
+
+    def x_hand_run(self, name, image):
+        mnt = self.mount_point("x-hand")
+        tasks = [module_task("x|mount", image=image, path=mnt, layout="tree", runtime="chroot",
+                             allow_backing_file=True)]
+        tasks += [shell_task("x|hand%d" % i, "chroot %s sh -c %s" % (mnt, shlex.quote(script)))
+                  for i, (_work, script) in enumerate(self.X_WORK)]
+        tasks.append(module_task("x|down", image=image, path=mnt, state="absent", allow_backing_file=True))
+        play = [{"name": "virt.disk bench x " + name, "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+        _data, rc, wall = self.playbook(name, play)
+        return wall if rc == 0 else None
+
+    def run_connection(self):
+        if not os.path.exists(self.tree_qcow):
+            self.make_tree_image()
+        n = self.opts.x_rounds
+        conn, hand = [], []
+        for r in range(n + 1):  # round 0 warms up and is not counted
+            units = [("conn", lambda r=r: self.x_connection_run("x-conn-%d" % r, self.x_overlays(["xc"]), 1)),
+                     ("hand", lambda r=r: self.x_hand_run("x-hand-%d" % r, self.x_overlays(["xh"])[0]))]
+            for kind, unit in rotate(units, r):
+                wall = unit()
+                if r and wall is not None:
+                    (conn if kind == "conn" else hand).append(wall)
+        x = {"what": "10-task customization of a Debian qcow2 overlay through the virt.disk.image connection "
+                     "(mount and teardown included) vs image_mount + 10 chroot shell tasks + image_mount absent; "
+                     "ansible-playbook wall time",
+             "connection_s": summary(conn), "hand_s": summary(hand), "per_round": {"connection": conn, "hand": hand}}
+        if conn and hand:
+            x["ratio"] = med(conn) / med(hand)
+        names = ["xp%d" % i for i in range(1, 9)]
+        serial = self.x_connection_run("x-serial", self.x_overlays(names), 1)
+        parallel = self.x_connection_run("x-parallel", self.x_overlays(names), 8)
+        x["eight"] = {"serial_s": serial, "parallel_s": parallel}
+        if serial and parallel:
+            x["eight"]["speedup"] = serial / parallel
+        self.result["x"] = x
+
     def export_of(self, tag):
         return os.path.join(self.work, "%s-shell-export.raw" % tag)
 
     # --------------------------------------------------------- cleanup, leaks
     def images(self):
-        return [self.raw, self.qcow, self.tree_qcow] + self.d_images
+        return [self.raw, self.qcow, self.tree_qcow] + self.d_images + sorted(self.x_images)
 
     def module_exports(self):
         from ansible_collections.virt.disk.plugins.module_utils.backends import fuse
@@ -837,6 +938,19 @@ class Bench(object):
                                                     t["guestmount_found"][-1]), "—"))
             else:
                 rows.append(("t. `guestmount -i` on the same image", "(reported)", t.get("guestmount", "failed"), "—"))
+        x = r.get("x", {})
+        if "ratio" in x:
+            rows.append(("x. a 10-task customization of a Debian qcow2 through the `virt.disk.image` connection "
+                         "(mount and teardown included) / image_mount + 10 `chroot` shell tasks + absent, "
+                         "playbook wall time", "(reported)",
+                         "%.2f× (%.1f s / %.1f s, median of %d rounds)"
+                         % (x["ratio"], x["connection_s"]["median"], x["hand_s"]["median"], len(x["per_round"]["hand"])),
+                         "—"))
+        eight = x.get("eight", {})
+        if eight.get("speedup"):
+            rows.append(("x. the same on 8 images as 8 hosts: forks=8 vs forks=1", "(reported)",
+                         "%.1f× (%.1f s vs %.1f s)" % (eight["speedup"], eight["parallel_s"], eight["serial_s"]),
+                         "—"))
         lk = r.get("leaks_after")
         rows.append(("nothing of the bench's images left (loop, mounts, qemu-storage-daemon)", "none",
                      "none" if not lk else "; ".join(lk), verdict(not lk)))
@@ -963,6 +1077,8 @@ class Bench(object):
                 self.run_parallel()
             if "t" in self.opts.only:
                 self.run_tree()
+            if "x" in self.opts.only:
+                self.run_connection()
         except Exception as e:  # report, clean up, and fail below
             import traceback
             traceback.print_exc()
@@ -1008,8 +1124,9 @@ def main():
     parser.add_argument("--guestmount-rounds", type=int, default=2)
     parser.add_argument("--no-guestmount", dest="guestmount", action="store_false",
                         help="leave out guestmount -i in t even where libguestfs is installed")
-    parser.add_argument("--only", default="abc,c,d,t",
-                        help="comma list of: abc (Ansible a, b, c), c (Python c), d, t (tree)")
+    parser.add_argument("--x-rounds", type=int, default=3)
+    parser.add_argument("--only", default="abc,c,d,t,x",
+                        help="comma list of: abc (Ansible a, b, c), c (Python c), d, t (tree), x (connection)")
     opts = parser.parse_args()
     opts.only = opts.only.split(",")
     os.makedirs(opts.out, exist_ok=True)

@@ -2,8 +2,10 @@
 # The benchmark (`make bench`): image_mount against hand-written commands, the
 # no-op re-run against stat, qcow2 start-up against the bare qemu commands, and
 # 32 images in parallel, the whole OS tree of a Debian image against hand
-# mounts and, where libguestfs is installed, `guestmount -i`. Root only; about
-# 6 minutes (plus about 3 with guestmount); not part of `make test`.
+# mounts and, where libguestfs is installed, `guestmount -i`, and a 10-task
+# customization through the virt.disk.image connection against image_mount and
+# chroot commands by hand (1 and 8 images). Root only; about 8 minutes (plus
+# about 3 with guestmount); not part of `make test`.
 #
 # guestmount needs a kernel for its appliance: where the host's kernel has no
 # /boot/vmlinuz-* and /lib/modules/* (containers, these VMs), point supermin at
