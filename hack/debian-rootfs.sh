@@ -53,14 +53,23 @@ foreign_handler() {
     esac
     [[ -e /proc/sys/fs/binfmt_misc/register ]] ||
         mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || die "cannot mount binfmt_misc"
-    if ! grep -qx enabled "/proc/sys/fs/binfmt_misc/qemu-$qemu" 2>/dev/null; then
-        command -v update-binfmts >/dev/null || die "no qemu-user for $ARCH: install qemu-user-static and binfmt-support (make setup)"
-        update-binfmts --enable "qemu-$qemu" >&2 || die "update-binfmts --enable qemu-$qemu failed"
+    local handler=/proc/sys/fs/binfmt_misc/qemu-$qemu conf=/usr/lib/binfmt.d/qemu-$qemu.conf
+    grep -qx enabled "$handler" 2>/dev/null && return 0
+    # update-binfmts where binfmt-support imported the handler; else the
+    # package's binfmt.d line, written to the kernel as systemd-binfmt would
+    if command -v update-binfmts >/dev/null && update-binfmts --enable "qemu-$qemu" >&2 &&
+        grep -qx enabled "$handler" 2>/dev/null; then
+        return 0
     fi
+    [[ -r "$conf" ]] || die "no qemu-user for $ARCH ($conf): install qemu-user-static and binfmt-support (make setup)"
+    [[ ! -e "$handler" ]] || echo -1 >"$handler"
+    grep -v '^[#;]' "$conf" | grep . >/proc/sys/fs/binfmt_misc/register || die "cannot register $conf in binfmt_misc"
 }
 
+# also when the tarball is cached: its users run its programs
+foreign_handler
+
 if [[ ! -s "$tarball" ]]; then
-    foreign_handler
     log=$OUT_DIR/debian-$SUITE-$VARIANT-$ARCH.log
     echo "debian-rootfs: building $tarball with mmdebstrap (log: $log)" >&2
     start=$(date +%s)
