@@ -22,16 +22,18 @@ from ansible_collections.virt.disk.plugins.module_utils.mounts import options as
 NO_REPLAY = {"ext3": "noload", "ext4": "noload", "xfs": "norecovery", "btrfs": "rescue=nologreplay"}
 
 
-def mount(runner, device, path, fstype, opts, read_only, kernel_log=KernelLog, probed_fstype=None, canonicalize=True):
+def mount(runner, device, path, fstype, opts, read_only, kernel_log=KernelLog, probed_fstype=None, canonicalize=True,
+          fallbacks=()):
     """Mount device at path. read_only forces "ro"; otherwise "ro" in opts is the
     user's (a read-only mount of a writable device), and "rw" is the default.
 
-    A read-only mount that fails is tried once more without journal replay
-    (NO_REPLAY) when the filesystem (fstype, else probed_fstype: what the
-    partition probe saw) journals; the option that made it work is
-    returned (None when the first try did). A failure carries what the kernel
-    logged about the device meanwhile (the filesystem's own reason, which
-    mount(8) does not say), and it is the first try's.
+    A mount that fails is tried again with each option of fallbacks not in
+    opts, then with all of them: the options that made it work are returned
+    ([] when the first try did). A read-only mount has one fallback more when
+    the filesystem (fstype, else probed_fstype: what the partition probe saw)
+    journals: mounting without journal replay (NO_REPLAY). A failure carries
+    what the kernel logged about the device meanwhile (the filesystem's own
+    reason, which mount(8) does not say), and it is the first try's.
 
     canonicalize false passes path to the kernel as it is (mount(8)'s
     --no-canonicalize): a mount point inside an image, resolved inside it
@@ -40,21 +42,21 @@ def mount(runner, device, path, fstype, opts, read_only, kernel_log=KernelLog, p
     read_only = read_only or ("ro" in given and "rw" not in given)
     options = [o for o in given if o not in ("ro", "rw")]
     options.insert(0, "ro" if read_only else "rw")
+    extra = [o for o in fallbacks if o not in options]
+    no_replay = NO_REPLAY.get(fstype if fstype and fstype != "auto" else probed_fstype) if read_only else None
+    if no_replay and no_replay not in options and no_replay not in extra:
+        extra.append(no_replay)
+    tries = [[]] + [[o] for o in extra] + ([extra] if len(extra) > 1 else [])
     step = "mount %s at %s" % (device, path)
-    try:
-        _run_logged(runner, _mount_args(device, path, fstype, options, canonicalize), device, step, kernel_log)
-        return None
-    except VirtDiskError as first:
-        if not read_only:
-            raise
-        option = NO_REPLAY.get(fstype or probed_fstype)
-        if option is None or option in options:
-            raise
+    first = None
+    for added in tries:
         try:
-            _run_logged(runner, _mount_args(device, path, fstype, options + [option], canonicalize), device, step, kernel_log)
-        except VirtDiskError:
-            raise first  # pylint: disable=raise-missing-from
-        return option
+            _run_logged(runner, _mount_args(device, path, fstype, options + added, canonicalize), device, step,
+                        kernel_log)
+            return added
+        except VirtDiskError as e:
+            first = first or e
+    raise first
 
 
 def _mount_args(device, path, fstype, options, canonicalize):

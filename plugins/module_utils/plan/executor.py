@@ -159,20 +159,14 @@ class Executor(object):
         # record keeps opts, so that the next run compares what was asked
         probed = fstype if fstype and fstype != "auto" else self.fstype_of(number)
         mount_opts, copy_note = self._copies(device, path, probed, opts)
-        try:
-            no_replay = mnt.mount(self.host.runner, device, path, fstype, mount_opts, self.want.read_only,
-                                  probed_fstype=self.fstype_of(number), canonicalize=not tree)
-        except VirtDiskError as first:
-            # XFS refuses a UUID it has mounted; a copy being mounted at the same moment by a run on another
-            # image (each image has its own lock) is not in mountinfo yet when _copies looks: once more with nouuid
-            if probed != "xfs" or "nouuid" in mountopts.split(mount_opts):
-                raise
-            try:
-                no_replay = mnt.mount(self.host.runner, device, path, fstype, mount_opts + ",nouuid",
-                                      self.want.read_only, probed_fstype=probed, canonicalize=not tree)
-            except VirtDiskError:
-                raise first  # pylint: disable=raise-missing-from
+        # XFS refuses a UUID it has mounted; a copy being mounted at the same moment by a run on another image
+        # (each image has its own lock) is not in mountinfo yet when _copies looks: nouuid is its fallback
+        added = mnt.mount(self.host.runner, device, path, fstype, mount_opts, self.want.read_only,
+                          probed_fstype=probed, canonicalize=not tree,
+                          fallbacks=["nouuid"] if probed == "xfs" else [])
+        if "nouuid" in added:
             copy_note = " with nouuid (a copy with the same XFS UUID was mounted meanwhile)"
+        no_replay = next((o for o in added if o != "nouuid"), None)
         how = " read-only" if self.want.read_only or no_replay else ""
         subvol = mountopts.subvol(mountopts.split(mount_opts))
         how += " (subvolume %s)" % subvol if subvol else ""

@@ -89,7 +89,7 @@ def test_read_only_mount_retries_without_replay(fstype, option):
     # the kernel refuses to replay a journal onto a read-only device; without replay it mounts
     runner = FakeRunner([REFUSED, (0, "", "")])
     used = mounts.mount(runner, "/dev/loop0p1", "/mnt/x", fstype, "nodev", True, kernel_log=QuietLog)
-    assert used == option
+    assert used == [option]
     assert runner.calls == [["mount", "-t", fstype, "-o", "ro,nodev", "/dev/loop0p1", "/mnt/x"],
                             ["mount", "-t", fstype, "-o", "ro,nodev," + option, "/dev/loop0p1", "/mnt/x"]]
 
@@ -99,14 +99,14 @@ def test_read_only_mount_without_fstype_retries_by_the_probed_type():
     runner = FakeRunner([REFUSED, (0, "", "")])
     used = mounts.mount(runner, "/dev/loop0p1", "/mnt/x", None, "nodev", True, kernel_log=QuietLog,
                         probed_fstype="xfs")
-    assert used == "norecovery"
+    assert used == ["norecovery"]
     assert runner.calls[1] == ["mount", "-o", "ro,nodev,norecovery", "/dev/loop0p1", "/mnt/x"]
     assert len(runner.calls) == 2
 
 
 def test_a_clean_mount_needs_no_retry():
     runner = FakeRunner()
-    assert mounts.mount(runner, "/dev/loop0p1", "/mnt/x", "ext4", "nodev", True, kernel_log=QuietLog) is None
+    assert mounts.mount(runner, "/dev/loop0p1", "/mnt/x", "ext4", "nodev", True, kernel_log=QuietLog) == []
     assert len(runner.calls) == 1
 
 
@@ -119,6 +119,24 @@ def test_no_retry_where_replay_is_not_the_question(fstype, read_only, opts):
     runner = FakeRunner([REFUSED])
     with pytest.raises(VirtDiskError):
         mounts.mount(runner, "/dev/loop0p1", "/mnt/x", fstype, opts, read_only, kernel_log=QuietLog)
+    assert len(runner.calls) == 1
+
+
+def test_fallbacks_one_by_one_then_together():
+    # a read-only XFS copy: nouuid alone fails (dirty log), norecovery alone fails (the UUID), both work
+    runner = FakeRunner([REFUSED, REFUSED, REFUSED, (0, "", "")])
+    used = mounts.mount(runner, "/dev/loop0p1", "/mnt/x", "auto", "nodev", True, kernel_log=QuietLog,
+                        probed_fstype="xfs", fallbacks=["nouuid"])
+    assert used == ["nouuid", "norecovery"]
+    assert [c[4] for c in runner.calls] == ["ro,nodev", "ro,nodev,nouuid", "ro,nodev,norecovery",
+                                           "ro,nodev,nouuid,norecovery"]
+
+
+def test_a_fallback_given_already_is_not_tried_again():
+    runner = FakeRunner([REFUSED])
+    with pytest.raises(VirtDiskError):
+        mounts.mount(runner, "/dev/loop0p1", "/mnt/x", "xfs", "nodev,nouuid", False, kernel_log=QuietLog,
+                     fallbacks=["nouuid"])
     assert len(runner.calls) == 1
 
 
