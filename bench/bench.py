@@ -974,7 +974,8 @@ class Bench(object):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         r = self.result
-        fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+        x = r.get("x", {})
+        fig, axes = plt.subplots(3 if x else 2, 2, figsize=(12, 12.5 if x else 8.5))
         fig.suptitle("virt.disk benchmark (%s, %d CPUs)" % (r["host"]["kernel"], r["host"]["cpus"]))
 
         def strip(ax, series, title, unit="ms", scale=1000.0):
@@ -986,7 +987,7 @@ class Bench(object):
             for i, vals in enumerate(data, 1):
                 ax.scatter([i + (j % 5 - 2) * 0.04 for j in range(len(vals))], vals, s=9, alpha=0.6)
                 if vals:
-                    ax.annotate("%.0f" % statistics.median(vals), (i + 0.28, statistics.median(vals)), fontsize=8,
+                    ax.annotate(("%.1f" if unit == "s" else "%.0f") % statistics.median(vals), (i + 0.28, statistics.median(vals)), fontsize=8,
                                 va="center")
             ax.set_ylabel(unit)
             ax.set_ylim(bottom=0)
@@ -1053,6 +1054,24 @@ class Bench(object):
             ax.legend(fontsize=8, loc="upper right")
             ax.set_title("d. %d images: %d failures, speedup %.1f×"
                          % (d["images"], d["parallel"]["failed"] + d["serial"]["failed"], d.get("speedup_total", 0)),
+                         fontsize=10)
+            ax.grid(axis="y", alpha=0.3)
+        if x.get("per_round"):
+            strip(axes[2][0], [("connection\n(10 tasks)", x["per_round"]["connection"]),
+                               ("image_mount +\n10 chroot tasks", x["per_round"]["hand"])],
+                  "x. 10-task customization, playbook wall time: %.2f×" % x.get("ratio", 0), unit="s", scale=1.0)
+        eight = x.get("eight", {})
+        if eight.get("speedup"):
+            ax = axes[2][1]
+            ser, par = eight["serial_s"], eight["parallel_s"]
+            ax.bar([0, 1], [ser, par], width=0.5, color=["C0", "C1"])
+            ax.annotate("%.1f s" % ser, (0, ser), ha="center", va="bottom", fontsize=8)
+            ax.annotate("%.1f s (%.1f×)" % (par, eight["speedup"]), (1, par), ha="center", va="bottom", fontsize=8)
+            ax.set_xticks([0, 1])
+            ax.set_xticklabels(["forks=1", "forks=8"])
+            ax.set_ylabel("s (wall)")
+            ax.set_ylim(0, max(ser, par) * 1.2)
+            ax.set_title("x. 8 images as 8 hosts through the connection: %.1f× faster in parallel" % eight["speedup"],
                          fontsize=10)
             ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
