@@ -40,7 +40,8 @@ description:
     says what to install.
   - B(Remote image hosts) (O(image_host)) keep the images on another machine reached over SSH
     (P(ansible.builtin.ssh#connection)); the image is mounted there by this collection's own code, sent with each request to that
-    machine's Python, and commands run there in the chroot.
+    machine's Python, and commands run there in the chroot. Files are copied there in pieces of 16 MiB, one request
+    each.
   - Mounting needs root where the images are. A controller that is not root fails with a message that says so; on a
     remote image host, connect as root or set O(image_host_become) (C(sudo -n)).
   - Privilege escalation inside the image (C(become_user)) uses the image's own C(sudo) or C(su).

@@ -26,6 +26,10 @@ CLEAN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
              "LANG": "C.UTF-8", "SHELL": "/bin/sh", "USER": "root", "LOGNAME": "root"}
 MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
 PREFIX = "ansible_collections/virt/disk/plugins/module_utils"
+# A file copied to or from a remote image host goes in pieces of this size,
+# one request each (the SSH connection holds what it sends and receives in
+# memory): a large file costs a round trip per piece, not its size in memory.
+REMOTE_PIECE = 16 << 20
 
 # Run by the image host's Python: the first line gives the sizes of the zip of
 # this collection's module_utils and of the JSON request that follow on stdin;
@@ -157,13 +161,25 @@ class RemoteImageHost(object):
 
     def put(self, image, root, in_path, out_path):
         with open(in_path, "rb") as source:
-            self._call({"op": "put", "image": image, "root": root, "file": out_path}, data=source.read())
+            offset = 0
+            while True:
+                piece = source.read(REMOTE_PIECE)
+                self._call({"op": "put", "image": image, "root": root, "file": out_path, "offset": offset},
+                           data=piece)
+                offset += len(piece)
+                if len(piece) < REMOTE_PIECE:
+                    break
 
     def fetch(self, image, root, in_path, out_path):
-        _reply, out = self._call({"op": "fetch", "image": image, "root": root, "file": in_path},
-                                 reply_on_stderr=True)
         with open(out_path, "wb") as sink:
-            sink.write(out)
+            offset = 0
+            while True:
+                _reply, piece = self._call({"op": "fetch", "image": image, "root": root, "file": in_path,
+                                            "offset": offset, "length": REMOTE_PIECE}, reply_on_stderr=True)
+                sink.write(piece)
+                offset += len(piece)
+                if len(piece) < REMOTE_PIECE:
+                    break
 
     def close(self):
         self.ssh.close()

@@ -166,16 +166,19 @@ def teardown(request, where="the controller", run_dir=RUN_DIR):
 
 
 def handle(request, data_in=None, data_out=None, where="the controller"):
-    """One request: {"op": connect|teardown|put|fetch, "image", "path", "params", "root", "file"}."""
+    """One request: {"op": connect|teardown|put|fetch, "image", "path", "params", "root", "file", "offset",
+    "length"}."""
     op = request["op"]
     if op == "connect":
         return connect(request, where)
     if op == "teardown":
         return teardown(request, where)
     if op == "put":
-        return {"file": files.write(request["root"], request["file"], data_in, request.get("mode", 0o600))}
+        return {"file": files.write(request["root"], request["file"], data_in, request.get("mode", 0o600),
+                                    request.get("offset", 0))}
     if op == "fetch":
-        return {"file": files.read(request["root"], request["file"], data_out)}
+        return {"file": files.read(request["root"], request["file"], data_out, request.get("offset", 0),
+                                   request.get("length"))}
     raise VirtDiskError("unknown request %r" % op)
 
 

@@ -113,11 +113,12 @@ def _image_path(path):
     return os.path.normpath("/" + path.lstrip("/"))
 
 
-def write(root, path, source, mode=0o600):
+def write(root, path, source, mode=0o600, offset=0):
     """Write what source (a binary file object) holds to the image's path
     (absolute, or relative to its /). The file is created where missing,
     else replaced in place; a symlink or anything but a regular file there
-    is refused."""
+    is refused. With offset, what source holds replaces the file from there
+    on (a file sent in pieces)."""
     path = _image_path(path)
     what = "put %s" % path
     parent, name = os.path.split(path)
@@ -140,7 +141,8 @@ def write(root, path, source, mode=0o600):
         os.close(dir_fd)
     try:
         _check(fd, host_devs, path, what)
-        os.ftruncate(fd, 0)
+        os.ftruncate(fd, offset)
+        os.lseek(fd, offset, os.SEEK_SET)
         while True:
             chunk = source.read(CHUNK)
             if not chunk:
@@ -155,18 +157,24 @@ def write(root, path, source, mode=0o600):
     return path
 
 
-def read(root, path, sink):
-    """Copy the image's regular file at path (resolved inside root) to sink (a binary file object)."""
+def read(root, path, sink, offset=0, length=None):
+    """Copy the image's regular file at path (resolved inside root) to sink
+    (a binary file object): all of it, or length bytes from offset on (a file
+    fetched in pieces)."""
     path = _image_path(path)
     what = "fetch %s" % path
     fd = _open(root, path, os.O_RDONLY | os.O_NONBLOCK, what)
     try:
         _check(fd, host_devices(root), path, what)
-        while True:
-            chunk = os.read(fd, CHUNK)
+        os.lseek(fd, offset, os.SEEK_SET)
+        left = length
+        while left is None or left > 0:
+            chunk = os.read(fd, CHUNK if left is None else min(CHUNK, left))
             if not chunk:
                 break
             sink.write(chunk)
+            if left is not None:
+                left -= len(chunk)
     except OSError as e:
         raise VirtDiskError("cannot read %s in the image: %s" % (path, e.strerror), step=what)
     finally:

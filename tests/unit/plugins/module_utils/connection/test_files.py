@@ -68,6 +68,22 @@ def test_write_replaces_a_file_and_keeps_nothing_of_it(image):
     assert oct(os.stat(os.path.join(root, "etc", "f")).st_mode & 0o777) == oct(0o600)
 
 
+def test_a_file_in_pieces(image):
+    root, _host = image
+    files.write(root, "/etc/f", io.BytesIO(b"old content that is longer\n"))
+    files.write(root, "/etc/f", io.BytesIO(b"abc"))
+    files.write(root, "/etc/f", io.BytesIO(b"def"), offset=3)
+    files.write(root, "/etc/f", io.BytesIO(b"g"), offset=6)
+    files.write(root, "/etc/f", io.BytesIO(b""), offset=7)
+    assert fetch(root, "/etc/f") == b"abcdefg"
+    pieces = []
+    for offset in range(0, 9, 3):
+        sink = io.BytesIO()
+        files.read(root, "/etc/f", sink, offset, 3)
+        pieces.append(sink.getvalue())
+    assert pieces == [b"abc", b"def", b"g"]
+
+
 def test_write_to_a_symlink_is_refused(image):
     root, host = image
     with pytest.raises(VirtDiskError, match="symbolic link"):
