@@ -20,8 +20,10 @@ description:
     chroot runtime (C(/dev), C(/dev/pts), C(/proc), C(/sys), C(/run), C(resolv.conf)), through the same backend as
     M(virt.disk.image_mount) with O(virt.disk.image_mount#module:layout=tree) and
     O(virt.disk.image_mount#module:runtime=chroot). An image already mounted (by an earlier task or play, by
-    M(virt.disk.image_mount), by hand) is adopted, not mounted twice. Later tasks only check that the root mount the
-    first one recorded (under C(/run/virt-disk/connection/)) is still there with its runtime.
+    M(virt.disk.image_mount), by hand) is adopted, not mounted twice; its tree is completed where it is mounted (an
+    image of which only one partition is mounted, say C(/boot) at C(/mnt/x), gets its root there instead and that
+    partition below it). Later tasks only check that the root mount the first one recorded (under
+    C(/run/virt-disk/connection/)) is still there with its runtime.
   - B(Commands) run as C(chroot ROOT /bin/sh -c CMD) in a clean environment (C(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin),
     C(HOME=/root), C(LANG=C.UTF-8), C(SHELL=/bin/sh), C(USER=root), C(LOGNAME=root), nothing else). Pipelining is
     supported. An image without Python can still be handled with M(ansible.builtin.raw).
@@ -62,6 +64,7 @@ options:
     description:
       - Where the tree is mounted. By default the existing mount of an adopted image, else
         C(/run/virt-disk/roots/KEY), KEY naming the image file by its device and inode.
+      - The teardown removes the mount point only when it is that default one; an adopted or given path stays.
     type: path
     vars:
       - name: virt_disk_path
@@ -266,7 +269,7 @@ EXAMPLES = r"""
 
 import os
 
-from ansible.errors import AnsibleFileNotFound
+from ansible.errors import AnsibleError, AnsibleFileNotFound
 from ansible.plugins.connection import ConnectionBase, ensure_connect
 from ansible.plugins.loader import connection_loader
 from ansible.utils.display import Display
@@ -360,7 +363,12 @@ class Connection(ConnectionBase):
     def close(self):
         try:
             if self._connected and self.get_option("teardown") == "task":
-                self._teardown()
+                try:
+                    self._teardown()
+                except AnsibleError as e:
+                    # Ansible ignores what close() raises: say it here; the next task or run adopts the mount
+                    display.warning("virt.disk.image %s: the teardown after the task failed, the image stays mounted: %s"
+                                    % (self.get_option("remote_addr"), e))
         finally:
             if self._image_host is not None:
                 self._image_host.close()

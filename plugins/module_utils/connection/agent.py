@@ -147,7 +147,8 @@ def connect(request, where="the controller", run_dir=RUN_DIR):
 
 
 def teardown(request, where="the controller", run_dir=RUN_DIR):
-    """The image taken down (state absent at the recorded root); {"changed", "actions", "warnings"}."""
+    """The image taken down (state absent at the recorded root, unmapped where the root is not the
+    connection's own mount point); {"changed", "actions", "warnings"}."""
     image = request["image"]
     key = image_mod.key_of(image)
     record = statefile.load(key, run_dir, KIND) if key else {}
@@ -155,7 +156,10 @@ def teardown(request, where="the controller", run_dir=RUN_DIR):
     if key is None and not path:
         return {"changed": False, "actions": [], "warnings": []}
     _need_root(where)
-    result = _converge(_params(dict(request, path=path), state="absent", runtime="none", layout="partition"))
+    # the connection's own mount point goes with the image; one it adopted or was given stays
+    own = path is None or os.path.dirname(path) == os.path.join(run_dir, ROOTS)
+    result = _converge(_params(dict(request, path=path), state="absent" if own else "unmapped", runtime="none",
+                               layout="partition"))
     if key:
         try:
             os.unlink(statefile.path(key, run_dir, KIND))
