@@ -82,9 +82,11 @@ release-venv:
 	@hack/setup.sh release
 
 # the host's and the arm64 userland at once (the arm64 one runs its package
-# scripts under qemu-user and takes longest)
+# scripts under qemu-user and takes longest); either failing fails the tier
 images:
-	@hack/debian-rootfs.sh arm64 >/dev/null & hack/debian-rootfs.sh >/dev/null; wait $$!
+	@hack/debian-rootfs.sh arm64 >/dev/null & arm=$$!; \
+	hack/debian-rootfs.sh >/dev/null || { wait $$arm; exit 1; }; \
+	wait $$arm
 
 units: sync
 	@hack/units.sh

@@ -97,6 +97,18 @@ def matches(entry, data):
     return all((a & m) == (b & m) for a, b, m in zip(part, magic, mask))
 
 
+def handler_for(found, data):
+    """(name, entry) of the binfmt_misc handler of found whose magic matches data (a program's first bytes),
+    preferring an enabled one with the F flag (the one the kernel uses for a chroot); (None, None) if none."""
+    names = sorted((name for name, e in found.items() if matches(e, data)),
+                   key=lambda n: (not found[n]["enabled"], "F" not in found[n]["flags"], n))
+    return (names[0], found[names[0]]) if names else (None, None)
+
+
+def runs_with(entry):
+    return entry is not None and entry["enabled"] and "F" in entry["flags"]
+
+
 def sample_header(machine):
     """The first 64 bytes of an executable (ET_EXEC) of MACHINE, as binfmt_misc matches them."""
     bits, order, number = ELF_OF[machine]
@@ -116,16 +128,12 @@ def machines(host_machine=None, binfmt_dir=BINFMT_DIR):
     for machine in sorted(ELF_OF):
         if machine in runs:
             continue
-        data = sample_header(machine)
-        names = [name for name, e in found.items() if matches(e, data)]
-        if not names:
+        name, e = handler_for(found, sample_header(machine))
+        if name is None:
             continue
-        # an enabled handler with F first: that is the one the kernel uses for a chroot
-        names.sort(key=lambda n: (not found[n]["enabled"], "F" not in found[n]["flags"], n))
-        e = found[names[0]]
-        foreign[machine] = {"handler": names[0], "enabled": e["enabled"], "flags": e["flags"],
+        foreign[machine] = {"handler": name, "enabled": e["enabled"], "flags": e["flags"],
                             "interpreter": e.get("interpreter")}
-        if e["enabled"] and "F" in e["flags"]:
+        if runs_with(e):
             runs.append(machine)
     return runs, foreign
 
@@ -138,14 +146,11 @@ def check(root, image, host_machine=None, binfmt_dir=BINFMT_DIR):
     host_machine = host_machine or os.uname()[4]
     if header.machine in NATIVE.get(host_machine, (host_machine,)):
         return header.machine
-    found = handlers(binfmt_dir)
-    usable = [name for name, e in found.items() if e["enabled"] and matches(e, header.data)]
-    with_f = [name for name in usable if "F" in found[name]["flags"]]
-    if with_f:
+    name, entry = handler_for(handlers(binfmt_dir), header.data)
+    if runs_with(entry):
         return header.machine
-    if usable:
-        why = ("binfmt_misc handler %s has no F flag, so its interpreter would be looked for inside the image"
-               % ", ".join(usable))
+    if entry is not None and entry["enabled"]:
+        why = "binfmt_misc handler %s has no F flag, so its interpreter would be looked for inside the image" % name
     else:
         why = "binfmt_misc has no enabled handler for it"
     raise VirtDiskError("%s is a %s image and this host is %s: %s; %s"
