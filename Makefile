@@ -1,7 +1,7 @@
 # virt.disk: build and test front door. `make help` lists the targets.
 #
 #   make demo   mount a partition of a sample image with virt.disk.image_mount
-#   make test   every tier: setup sync, then kernel in the background beside sanity lint ...
+#   make test   every tier: setup sync, then kernel, lint and release-check in the background beside sanity units ...
 #
 # Under CI=true (as .ci/run sets it) a tier that cannot run fails; it is never
 # skipped.
@@ -29,7 +29,9 @@ export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 # release-check waits for it (hack/setup.sh takes a lock).
 # +images: the Debian userland of the target image_mount_os (mmdebstrap,
 # cached in build/images); integration waits for it the same way.
-TIERS := setup sync +kernel +matrix-static +release-venv +images sanity lint release-check units integration system molecule matrix-integration
+# +lint, +release-check: they use no device either; in the background (niced)
+# they take idle CPU beside the device tiers, which wait on the kernel a lot.
+TIERS := setup sync +kernel +matrix-static +release-venv +images +lint +release-check sanity units integration system molecule matrix-integration
 
 .PHONY: help setup setup-demo sync sanity lint release-venv images release-check units integration system molecule matrix matrix-static matrix-integration kernel test-kernel bench leaks test \
 	demo build changelog clean
@@ -70,13 +72,14 @@ sync:
 sanity: sync
 	@hack/sanity.sh
 
+# niced, as the other tiers make test runs in the background
 lint: sync
-	ansible-lint
+	nice -n 10 ansible-lint
 
 # Licensing, the built tarball's contents, the execution environment and the
 # Galaxy import, with its own tooling in .venv-release (hack/release-check.sh).
 release-check: build
-	@hack/release-check.sh
+	@nice -n 10 hack/release-check.sh
 
 release-venv:
 	@hack/setup.sh release
