@@ -91,13 +91,13 @@ class SysTree(object):
         return p
 
     def dm(self, slave, index, name, uuid, sectors=1024):
-        """A device-mapper map dm-INDEX stacked on slave (a holder of it)."""
+        """A device-mapper map dm-INDEX stacked on slave (a holder of it): a disk, a partition or another map."""
         kname = "dm-%d" % index
         d = self.disk(kname, DM_MAJOR, index, sectors=sectors)
         os.makedirs(os.path.join(d, "dm"))
         _write(os.path.join(d, "dm", "name"), name)
         _write(os.path.join(d, "dm", "uuid"), uuid)
-        slave_dir = os.path.join(self.devices, slave)
+        slave_dir = os.path.realpath(os.path.join(self.sys, "class", "block", slave))
         self._link(d, os.path.join(slave_dir, "holders", kname))
         self._link(slave_dir, os.path.join(d, "slaves", slave))
         return d
