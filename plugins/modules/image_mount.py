@@ -103,6 +103,18 @@ options:
       - V(0) the whole device, V(N) partition N (1-based).
       - V(LABEL=x), V(UUID=x), V(PARTLABEL=x), V(PARTUUID=x) select by filesystem label or UUID, or by
         GPT partition name or partition UUID. UUIDs compare case-insensitively.
+      - V(LV=vg/lv) selects logical volume O(partition=LV=vg/lv) of LVM inside the image. Its volume group is
+        read with every lvm2 command limited to the image's physical volumes (a filter that accepts them alone,
+        no devices file, read-only, no locks), so a host volume group of the same name is neither seen nor
+        touched, and the image's metadata is never written. The volume is then made with device-mapper from
+        the segment table lvm2 reports, as C(/dev/mapper/virtdisk-KEY-VG-LV), where KEY names the image; lvm2's
+        own activation would name it C(VG-LV), which the host's same-named volume group may hold already.
+        Only linear and striped volumes are made; thin, raid, mirror, cache and snapshot volumes fail saying so.
+        Physical volumes inside LUKS partitions are found when O(passphrase) or O(keyfile) opens them.
+      - A selected partition that is LUKS-encrypted (LUKS1 or LUKS2) is opened with O(passphrase) or O(keyfile)
+        as C(/dev/mapper/virtdisk-KEY-pN), and what is inside is mounted. Without a key the task fails naming
+        those options. A mapping of the partition made by hand (C(cryptsetup open)) is used as it is.
+      - V(auto) selects the single LUKS partition when there is no mountable partition besides.
       - A selector that matches nothing fails and lists the partitions it saw.
     type: str
     default: auto
@@ -258,6 +270,19 @@ options:
     type: str
     default: none
     choices: [none, chroot]
+    version_added: "1.1.0"
+  passphrase:
+    description:
+      - The passphrase that opens the image's LUKS partitions (O(partition)). It is given to C(cryptsetup) on
+        its standard input, never on a command line, and is not logged.
+      - Mutually exclusive with O(keyfile).
+    type: str
+    version_added: "1.1.0"
+  keyfile:
+    description:
+      - A key file on the managed node that opens the image's LUKS partitions, given to C(cryptsetup) by its path.
+      - Mutually exclusive with O(passphrase).
+    type: path
     version_added: "1.1.0"
   allow_backing_file:
     description:
@@ -427,10 +452,25 @@ partition:
   type: int
   sample: 2
 partition_device:
-  description: The device node of the selected partition (the whole device for partition 0).
+  description: The device node of the selected partition (the whole device for partition 0); for a logical volume
+    (O(partition=LV=vg/lv)) or an encrypted partition, the volume's device under C(/dev/mapper/).
   returned: always
   type: str
   sample: /dev/loop0p2
+volumes:
+  description:
+    - Device-mapper devices stacked on the image's device and partitions (LUKS mappings, logical volumes), the
+      topmost first, with C(name), C(device), C(type) (C(luks), C(lvm) or C(dm)), C(over) (the kernel names of
+      the devices below), C(read_only) and C(ours) (opened by this module, named C(virtdisk-KEY-...)).
+    - A teardown (O(state=unmapped) or O(state=absent)) closes them before it removes the partitions; one that is
+      held open elsewhere fails the task naming who holds it, and nothing below it is taken away.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {name: virtdisk-file-254-1-131-vg0-root, device: /dev/mapper/virtdisk-file-254-1-131-vg0-root, type: lvm,
+       over: [loop0p2], read_only: false, ours: true}
+  version_added: "1.1.0"
 path:
   description: The mount point given.
   returned: always
@@ -647,10 +687,13 @@ def main():
             read_only=dict(type="bool", default=False),
             snapshot=dict(type="bool", default=False),
             runtime=dict(type="str", default="none", choices=["none", "chroot"]),
+            passphrase=dict(type="str", no_log=True),
+            keyfile=dict(type="path", no_log=False),
             allow_backing_file=dict(type="bool", default=False),
             timeout=dict(type="int", default=30),
         ),
         required_if=[("state", "mounted", ["path"])],
+        mutually_exclusive=[("passphrase", "keyfile")],
         supports_check_mode=True,
     )
     # The result's "path" is a mount point, not a file this module manages: keep

@@ -194,6 +194,17 @@ images:
       type: list
       elements: dict
       version_added: "1.1.0"
+    volumes:
+      description:
+        - Device-mapper devices stacked on the image's device and partitions, whoever made them, the topmost
+          first (the order a teardown removes them in) - LUKS mappings (type C(luks)), logical volumes (C(lvm))
+          and any other map (C(dm)).
+        - Each has its C(name), C(device) (C(/dev/mapper/NAME)), C(type), C(over) (the kernel names of the
+          devices it sits on), C(read_only) and C(ours) (made by M(virt.disk.image_mount), named
+          C(virtdisk-KEY-...)).
+      type: list
+      elements: dict
+      version_added: "1.1.0"
   sample:
     - image: /var/lib/images/disk.img
       format: raw

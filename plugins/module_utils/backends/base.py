@@ -43,6 +43,7 @@ class Attachment(object):
         self.numbers = None
         self.kernel_nodes = {}  # partitions in sysfs (kernel scan or partx)
         self.dm_nodes = {}  # device-mapper partition maps (kpartx)
+        self.volumes = []  # device-mapper devices stacked on the device or its partitions (volumes/stack.py)
 
     @property
     def kind(self):

@@ -5,7 +5,8 @@
 """Partition selectors and the `auto` rule of the contract.
 
 Selectors: "auto", "0" (whole device), "N" (1-based), "LABEL=x", "UUID=x",
-"PARTLABEL=x", "PARTUUID=x" (UUIDs compare case-insensitively).
+"PARTLABEL=x", "PARTUUID=x" (UUIDs compare case-insensitively), and
+"LV=vg/lv", a logical volume of LVM inside the image (volumes/lvm.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import platform
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.image.dps import ROOT as DPS_ROOT
 from ansible_collections.virt.disk.plugins.module_utils.image.parttable import describe
+from ansible_collections.virt.disk.plugins.module_utils.volumes.key import LUKS_FSTYPE, LVM_FSTYPE
 
 WHOLE = 0
 KEYS = {"LABEL": "label", "UUID": "uuid", "PARTLABEL": "partlabel", "PARTUUID": "partuuid"}
@@ -30,12 +32,17 @@ def parse(text):
     if text.isascii() and text.isdigit():
         return ("number", int(text))
     key, sep, value = text.partition("=")
+    if sep and key.upper() == "LV":
+        vg, slash, lv = value.partition("/")
+        if not (slash and vg and lv) or "/" in lv:
+            raise VirtDiskError("invalid partition selector %r: LV= takes <volume group>/<logical volume>" % text)
+        return ("lv", (vg, lv))
     if sep and key.upper() in KEYS and value:
         kind = KEYS[key.upper()]
         return (kind, value.lower() if kind in CASELESS else value)
     raise VirtDiskError(
         "invalid partition selector %r: use auto, 0 (whole device), a partition number, "
-        "LABEL=, UUID=, PARTLABEL= or PARTUUID=" % text)
+        "LABEL=, UUID=, PARTLABEL=, PARTUUID= or LV=vg/lv" % text)
 
 
 def candidates(table):
@@ -83,6 +90,8 @@ def resolve(selector, table, image, arch=None):
         return value
     if kind == "auto":
         return _auto(table, image, arch)
+    if kind == "lv":
+        return WHOLE  # the volume step finds the physical volumes among the partitions
     matches = matching(table, kind, value)
     name = [k for k, v in KEYS.items() if v == kind][0]
     if not matches:
@@ -109,5 +118,14 @@ def _auto(table, image, arch):
     if linux:
         best = max(p["size"] for p in linux)
         return min(p["number"] for p in linux if p["size"] == best)
-    raise VirtDiskError("partition: auto found no partition with a mountable Linux filesystem on %s; "
-                        "partitions seen: %s" % (image, describe(table)))
+    encrypted = [p["number"] for p in table.partitions if p.get("fstype") == LUKS_FSTYPE]
+    if len(encrypted) == 1 and not mountable:
+        return encrypted[0]  # opened with the task's passphrase or keyfile, or the run fails naming them
+    hints = []
+    if encrypted:
+        hints.append("partitions %s are LUKS-encrypted (select one and give passphrase or keyfile)"
+                     % ", ".join(map(str, encrypted)))
+    if any(p.get("fstype") == LVM_FSTYPE for p in table.partitions):
+        hints.append("LVM physical volumes are there (select a logical volume with LV=vg/lv)")
+    raise VirtDiskError("partition: auto found no partition with a mountable Linux filesystem on %s%s; "
+                        "partitions seen: %s" % (image, "; " + "; ".join(hints) if hints else "", describe(table)))

@@ -26,6 +26,7 @@ from ansible_collections.virt.disk.plugins.module_utils.plan.planner import Path
 from ansible_collections.virt.disk.plugins.module_utils.state import discovery, statefile
 from ansible_collections.virt.disk.plugins.module_utils.state.imagecache import ImageCache
 from ansible_collections.virt.disk.plugins.module_utils.state.locking import Lock
+from ansible_collections.virt.disk.plugins.module_utils.volumes.key import LUKS_FSTYPE, Key
 
 
 class ConvergeError(VirtDiskError):
@@ -148,7 +149,8 @@ def converge(params, host, check_mode):
     want = Want(state, params.get("path"), None, backend, params["partition_mapper"], params.get("fstype"),
                 params["opts"], params["read_only"], backend_explicit=params["backend"] != "auto",
                 selector_text=params["partition"], tree=tree, snapshot=bool(params.get("snapshot")),
-                runtime=params.get("runtime") if state == "mounted" and params.get("runtime") != "none" else None)
+                runtime=params.get("runtime") if state == "mounted" and params.get("runtime") != "none" else None,
+                key=Key(params.get("passphrase"), params.get("keyfile")))
     # check mode writes nothing: it locks the image only when its lock file is already there
     with Lock(image.key, host.timeout, image.path, run_dir=host.run_dir, create=not check_mode):
         return Run(host, image, fmt, sel, want, params["allow_backing_file"], result).go(check_mode)
@@ -177,9 +179,23 @@ class Run(object):
         return obs
 
     def select(self, table):
-        """Resolve the selector on table (want.number)."""
+        """Resolve the selector on table (want.number), and the volume to
+        mount instead of the partition: a logical volume, or the inside of a
+        LUKS partition (want.volume)."""
         self.table = table
         self.want.number = selector.resolve(self.sel, table, self.image.path)
+        if self.sel[0] == "lv":
+            self.want.volume = {"kind": "lv", "vg": self.sel[1][0], "lv": self.sel[1][1]}
+        elif selector.fstype_of(table, self.want.number) == LUKS_FSTYPE:
+            self.want.volume = {"kind": "luks", "number": self.want.number}
+
+    def fill(self, result, obs):
+        """The result's fields from obs; a selected volume is the partition_device."""
+        res.fill(result, obs, self.table, self.want.number, self.want.path)
+        vol = obs.volume_of(obs.attachment, self.want) if self.want.volume is not None else None
+        if vol is not None:
+            mounted = obs.mounts_of_node(vol)
+            result.update(partition_device=vol.device, mapper=None, fstype=mounted[0].fstype if mounted else None)
 
     def probed_fstype(self, number):
         """The filesystem the partition table probe saw on partition number (0: the whole device), or None."""
@@ -217,7 +233,7 @@ class Run(object):
             try:
                 tree = self.tree_pass(obs, None)  # the root is mounted: the tree as it is now
             except VirtDiskError as e:
-                res.fill(result, obs, self.table, want.number, want.path)
+                self.fill(result, obs)
                 raise self.fail(VirtDiskError("%s: %s" % (image.path, e)))
         more = tree.steps if tree is not None else []
         runtime = None
@@ -225,7 +241,7 @@ class Run(object):
             try:
                 runtime = self.runtime_pass(None)  # the image is mounted as wanted: its runtime as it is now
             except VirtDiskError as e:
-                res.fill(result, obs, self.table, want.number, want.path)
+                self.fill(result, obs)
                 raise self.fail(VirtDiskError("%s: %s" % (image.path, e)))
             more = runtime.steps
         result["changed"] = bool(steps or more)
@@ -240,7 +256,7 @@ class Run(object):
                                          % want.path)
             if not check_mode:
                 self.cache.save()
-            res.fill(result, obs, self.table, want.number, want.path)
+            self.fill(result, obs)
             if tree is not None:
                 res.fill_tree(result, tree)
             if runtime is not None:
@@ -293,7 +309,8 @@ class Run(object):
         """Run the steps; for a qemu image attached by them, probe it, select
         the partition and run the rest. Any failure rolls back."""
         ex = load_work().Executor(self.host, self.image, self.want, obs.attachment, fmt=self.fmt,
-                                  allow_backing_file=self.allow_backing_file, fstype_of=self.probed_fstype)
+                                  allow_backing_file=self.allow_backing_file, fstype_of=self.probed_fstype,
+                                  table_of=lambda: self.table)
         try:
             probe_first = [s.op for s in steps][-1:] == ["resolve"]
             ex.run(steps[:-1] if probe_first else steps)
@@ -322,7 +339,7 @@ class Run(object):
         if errors:
             msg += "; rolling back also failed: %s" % "; ".join(errors)
         try:
-            res.fill(result, self.discover(), self.table, self.want.number, self.want.path)
+            self.fill(result, self.discover())
         except Exception:  # pylint: disable=broad-except
             pass  # the failure is what matters; the result stays as known before the run
         raise self.fail(VirtDiskError(msg))
@@ -341,7 +358,7 @@ class Run(object):
             self._remember(ex, after)
             after.apply_record(self.record)
         result["diff"]["after"] = res.snapshot(after, want.number, want.path)
-        res.fill(result, after, self.table, want.number, want.path)
+        self.fill(result, after)
         if self.tree is not None:
             res.fill_tree(result, self.tree)
         if self.runtime is not None:

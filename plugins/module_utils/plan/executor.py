@@ -16,21 +16,27 @@ from __future__ import annotations
 import os
 
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
-from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
+from ansible_collections.virt.disk.plugins.module_utils.image import probe
+from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo, partnodes
 from ansible_collections.virt.disk.plugins.module_utils.mappers import registry as mappers
 from ansible_collections.virt.disk.plugins.module_utils.mappers.base import MapContext, remove_stale_node
 from ansible_collections.virt.disk.plugins.module_utils.mounts import clones, mount as mnt, options as mountopts
 from ansible_collections.virt.disk.plugins.module_utils.state.locking import DiskLock
+from ansible_collections.virt.disk.plugins.module_utils.volumes import dm, luks, lvm, stack
+from ansible_collections.virt.disk.plugins.module_utils.volumes.key import LUKS_FSTYPE, LVM_FSTYPE
 
 
 class Executor(object):
-    def __init__(self, host, image, want, attachment=None, fmt="raw", allow_backing_file=False, fstype_of=None):
+    def __init__(self, host, image, want, attachment=None, fmt="raw", allow_backing_file=False, fstype_of=None,
+                 table_of=None):
         self.host = host
         self.image = image
         self.want = want
         self.fmt = fmt
         self.allow_backing_file = allow_backing_file
         self.fstype_of = fstype_of or (lambda number: None)  # the probed filesystem of a partition
+        self.table_of = table_of or (lambda: None)  # the probed partition table (parttable.Table)
+        self.volume_device = None  # the volume the volume step opened or activated
         self.device = attachment.device if attachment is not None else None
         self.backend = attachment.backend if attachment is not None else want.backend
         self.pid = attachment.pid if attachment is not None else None
@@ -140,8 +146,107 @@ class Executor(object):
             raise VirtDiskError("partition %d of %s has no device" % (number, self.device), step="mount")
         return node
 
-    def _do_mount(self, path, number):
-        self._mount(path, number, self.want.fstype, self.want.opts)
+    # volumes: LUKS mappings and logical volumes (volumes/)
+
+    def _volumes(self):
+        """The volumes on the attached device now."""
+        bases = [os.path.basename(self.device)] + [p["name"] for p in self.host.sysfs.partitions(
+            os.path.basename(self.device))]
+        nodes = partnodes.existing(self.host.sysfs, os.path.basename(self.device), self.host.dev_root)
+        bases += ["dm-%d" % n.minor for n in nodes.values() if n.dm_name]
+        return stack.scan(self.host.sysfs, bases, self.host.dev_root, set(n.dm_name for n in nodes.values() if n.dm_name))
+
+    def _do_volume(self, spec):
+        self._disk.hold(self.device, self.host.timeout)
+        if spec["kind"] == "luks":
+            self.volume_device = self._open_luks(spec["number"])
+        else:
+            self.volume_device = self._activate_lv(spec["vg"], spec["lv"])
+
+    def _open_luks(self, number, found=None):
+        """Open the LUKS partition number (0: the whole device) as ours, or
+        take the mapping there is (found: the volumes now); its device."""
+        node = self.node_for(number) if number else None
+        device = node.device if node is not None else self.device
+        kernel_name = ("dm-%d" % node.minor if node.dm_name else os.path.basename(node.device)) \
+            if node is not None else os.path.basename(self.device)
+        there = stack.find_luks(found if found is not None else self._volumes(), self.image.key, number, kernel_name)
+        if there is not None:
+            return there.device
+        name = stack.luks_name(self.image.key, number)
+        luks.open_(self.host, device, name, self.want.key, self.want.device_read_only, self.image.path)
+        opened = self.host.dev("mapper", name)
+
+        def close():
+            vol = stack.named(self._volumes(), name)
+            if vol is not None:
+                dm.remove(self.host, vol, "the LUKS mapping %s" % name)
+        how = " read-only" if self.want.device_read_only else ""
+        self._did("opened the LUKS partition %s as %s%s" % (device, opened, how), close)
+        return opened
+
+    def _physical_volumes(self):
+        """The devices holding LVM physical volumes: partitions (mapped here
+        if need be), and the insides of LUKS partitions when a key is given.
+        Returns (devices, LUKS partitions left closed for want of a key)."""
+        table = self.table_of()
+        parts = [dict(table.whole, number=0)] if table is None or table.label is None else table.partitions
+        devices, locked = [], []
+        for part in parts:
+            fstype, number = part.get("fstype"), part["number"]
+            if fstype not in (LVM_FSTYPE, LUKS_FSTYPE):
+                continue
+            if number:
+                self._do_map(number, self.want.mapper)
+            if fstype == LUKS_FSTYPE:
+                if not self.want.key:
+                    locked.append(number)
+                    continue
+                inside = self._open_luks(number)
+                if probe.probe_filesystem(self.host.runner, inside).get("TYPE") != LVM_FSTYPE:
+                    continue
+                devices.append(inside)
+            else:
+                devices.append(self.node_for(number).device if number else self.device)
+        return devices, locked
+
+    def _activate_lv(self, vg, lv):
+        devices, locked = self._physical_volumes()
+        vgs = lvm.read(self.host, devices, self.image.path) if devices else {}
+        if vg not in vgs and locked:
+            numbers = ", ".join(map(str, locked))
+            raise VirtDiskError("no volume group %s on the unencrypted partitions of %s, and partitions %s are "
+                                "LUKS-encrypted: give passphrase or keyfile" % (vg, self.image.path, numbers),
+                                step="activate the logical volume %s/%s" % (vg, lv))
+        lines = lvm.table(vgs, vg, lv, self.image.path)
+        # the host's lvm2 may have activated it meanwhile (udev event activation of a new physical volume):
+        # a second map of the same volume would let it be mounted twice, so that one is used
+        there = stack.find_lv(self._volumes(), self.image.key, vg, lv)
+        if there is not None:
+            return there.device
+        name = stack.lv_name(self.image.key, vg, lv)
+        meta = vgs[vg]
+        dm.create(self.host, name, stack.lv_uuid(self.image.key, meta["uuid"], meta["lvs"][lv]["uuid"]), lines,
+                  self.want.device_read_only)
+        made = self.host.dev("mapper", name)
+
+        def remove():
+            vol = stack.named(self._volumes(), name)
+            if vol is not None:
+                dm.remove(self.host, vol, "the logical volume %s/%s" % (vg, lv))
+        how = " read-only" if self.want.device_read_only else ""
+        self._did("activated the logical volume %s/%s as %s%s" % (vg, lv, made, how), remove)
+        return made
+
+    def _do_close(self, vol):
+        what = {"luks": "the LUKS mapping", "lvm": "the logical volume"}.get(vol.kind, "the device-mapper device")
+        dm.remove(self.host, vol, "%s %s" % (what, vol.name))
+        self._did("closed %s %s" % (what, vol.device))
+
+    def _do_mount(self, path, number, device=None):
+        if self.want.volume is not None:
+            device = device or self.volume_device
+        self._mount(path, number, self.want.fstype, self.want.opts, device=device)
 
     def _do_mount_tree(self, path, number, fstype, opts, record=None):
         """Mount a partition of a tree (plan/treephase.py); path is resolved
@@ -151,13 +256,17 @@ class Executor(object):
         if record is not None:
             self.mounted[path] = record
 
-    def _mount(self, path, number, fstype, opts, tree=False):
+    def _mount(self, path, number, fstype, opts, tree=False, device=None):
         self._disk.hold(self.device, self.host.timeout)
-        node = self.node_for(number)
-        device = node.device if node is not None else self.device
+        if device is None:
+            node = self.node_for(number)
+            device = node.device if node is not None else self.device
+            probed = self.fstype_of(number)
+        else:  # a volume: its filesystem is not in the partition table
+            probed = probe.probe_filesystem(self.host.runner, device).get("TYPE")
         # nouuid for an XFS copy is how it is mounted, not what was asked: the
         # record keeps opts, so that the next run compares what was asked
-        probed = fstype if fstype and fstype != "auto" else self.fstype_of(number)
+        probed = fstype if fstype and fstype != "auto" else probed
         mount_opts, copy_note = self._copies(device, path, probed, opts)
         # XFS refuses a UUID it has mounted; a copy being mounted at the same moment by a run on another image
         # (each image has its own lock) is not in mountinfo yet when _copies looks: nouuid is its fallback

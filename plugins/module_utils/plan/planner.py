@@ -23,7 +23,7 @@ class Want(object):
 
     def __init__(self, state, path=None, number=0, backend=None, mapper="auto", fstype=None,
                  opts="nodev,nosuid", read_only=False, backend_explicit=False, selector_text="auto", tree=None,
-                 snapshot=False, runtime=None):
+                 snapshot=False, runtime=None, key=None):
         self.state = state
         self.path = path
         self.number = number  # None: known only once the image is attached (qemu formats)
@@ -37,6 +37,16 @@ class Want(object):
         self.tree = tree  # with layout tree: {"source", "noauto"} (plan/treephase.py), else None
         self.snapshot = snapshot  # writes go to a throwaway overlay
         self.runtime = runtime  # "chroot": the chroot runtime at path (runtime/chroot.py), else None
+        # the volume to mount instead of a partition, once the selection knows it: {"kind": "luks", "number"}
+        # (a LUKS partition) or {"kind": "lv", "vg", "lv"} (a logical volume); key: the volumes.luks.Key
+        self.volume = None
+        self.key = key
+
+    def volume_text(self):
+        spec = self.volume
+        if spec["kind"] == "luks":
+            return "the LUKS partition %d" % spec["number"] if spec["number"] else "the LUKS device"
+        return "the logical volume %s/%s" % (spec["vg"], spec["lv"])
 
     @property
     def device_read_only(self):
@@ -76,9 +86,14 @@ def _unmount(obs, ours, done):
     return steps
 
 
-def _take_down(att):
-    """Steps that remove the partition devices of an attachment and detach it."""
+def _take_down(att, key=None):
+    """Steps that close the volumes on an attachment, remove its partition devices and detach it."""
     steps = []
+    for vol in att.volumes:
+        # on a device that is not ours to detach (a block device), only the volumes this collection made
+        if att.backend.detaches or (key is not None and vol.ours(key)):
+            steps.append(Step("close", "close %s (%s, on %s)" % (vol.device, vol.kind, ", ".join(vol.slaves)),
+                              vol=vol))
     # a device that is not ours to detach keeps the partitions its kernel made; only what tools mapped goes
     own_nodes = [n for n in att.nodes.values() if att.backend.detaches or n.mapper != "kernel"]
     if own_nodes:
@@ -115,7 +130,7 @@ def plan(obs, want, path_info=None):
                 "%d (%s)" % (pid, comm) for pid, comm, _root in obs.inside), procs=obs.inside))
         steps += _unmount(obs, obs.mounts, done)
         for att in obs.attachments:
-            steps += _take_down(att)
+            steps += _take_down(att, obs.image.key)
         if want.state == "absent" and want.path and path_info.is_dir and path_info.empty:
             steps.append(Step("rmdir", "remove the mount point %s if it is empty" % want.path, path=want.path,
                               optional=True))
@@ -134,11 +149,11 @@ def plan(obs, want, path_info=None):
                                              ", ".join(m.path for m in others)))
         steps += _unmount(obs, obs.mounts, done)
         for other in obs.attachments:
-            steps += _take_down(other)
+            steps += _take_down(other, obs.image.key)
         att = None
     elif att is None:
         for other in obs.attachments:  # broken leftovers: take them down before attaching anew
-            steps += _take_down(other)
+            steps += _take_down(other, obs.image.key)
     if want.state == "mapped":
         steps += _unmount(obs, obs.mounts, done)
 
@@ -156,6 +171,12 @@ def plan(obs, want, path_info=None):
         where = att.device if att is not None else "the new device"
         steps.append(Step("map", "map partition %d of %s (%s)" % (want.number, where, want.mapper),
                           number=want.number, mapper=want.mapper))
+    if want.volume is not None:
+        node = obs.volume_of(att, want)
+        if node is None:
+            steps.append(Step("volume", "%s %s%s" % ("open" if want.volume["kind"] == "luks" else "activate",
+                                                     want.volume_text(), " read-only" if want.read_only else ""),
+                              spec=want.volume))
     if want.state == "mapped":
         return steps
 
@@ -174,10 +195,19 @@ def plan(obs, want, path_info=None):
         raise VirtDiskError("mount point %s exists and is not a directory" % want.path)
     if not path_info.exists:
         steps.append(Step("mkdir", "create the mount point %s" % want.path, path=want.path))
-    what = node.device if node is not None else "partition %d" % want.number if want.number else "the device"
+    what = node.device if node is not None else want.volume_text() if want.volume is not None else \
+        "partition %d" % want.number if want.number else "the device"
     steps.append(Step("mount", "mount %s at %s%s" % (what, want.path, " read-only" if want.read_only else ""),
-                      path=want.path, number=want.number))
+                      path=want.path, number=want.number, **_volume_device(want, node)))
     return steps
+
+
+def _volume_device(want, node):
+    """The mount step's device argument for a volume: the one there is (a
+    Volume or the Mount of it), else None (the one the volume step makes)."""
+    if want.volume is None:
+        return {}
+    return {"device": getattr(node, "device", None) or getattr(node, "source", None)}
 
 
 def _change_options(obs, want, top, done):
@@ -204,5 +234,5 @@ def _change_options(obs, want, top, done):
     steps = [Step("umount", "unmount %s (%s)" % (top.path, top.source), path=top.path, source=top.source,
                   restore={"fstype": top.fstype, "opts": now})]
     steps.append(Step("mount", "mount %s at %s with %s (was %s %s)" % (top.source, want.path, then, top.fstype, now),
-                      path=want.path, number=want.number))
+                      path=want.path, number=want.number, **_volume_device(want, top)))
     return steps

@@ -20,7 +20,7 @@ def empty(params):
     return {"changed": False, "image": params["image"], "path": params.get("path"), "actions": [],
             "read_only": False, "snapshot": False, "format": None, "backend": None, "device": None,
             "partition": None, "partition_device": None, "fstype": None, "mapper": None, "pid": None,
-            "partitions": [], "mounts": [], "tree": [], "tree_skipped": [], "runtime": []}
+            "partitions": [], "mounts": [], "tree": [], "tree_skipped": [], "runtime": [], "volumes": []}
 
 
 def state_name(mounted, mapped):
@@ -131,6 +131,7 @@ def fill(result, obs, table, number, path=None):
     att = obs.attachment
     result["mounts"] = [{"path": m.path, "device": m.source} for m in obs.mounts]
     result["read_only"] = read_only(obs, path)
+    result["volumes"] = [v.to_dict(obs.image.key) for v in obs.volumes]
     if att is None:
         return
     result["device"] = att.device

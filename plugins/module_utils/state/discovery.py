@@ -6,8 +6,9 @@
 
 The kernel is the source of truth: the attachments of the image (device
 layer: every registered backend is asked), the partition nodes of every
-mapper on them (partitions layer), and the mounts of all those devices
-(mounts layer). Whatever is found is adopted, whoever made it. The state
+mapper on them (partitions layer), the device-mapper devices stacked on those
+(volumes layer: LUKS mappings, logical volumes), and the mounts of all those
+devices (mounts layer). Whatever is found is adopted, whoever made it. The state
 file only adds what the kernel cannot tell: which mapper made a partition
 node, and the options a mount was asked for.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from ansible_collections.virt.disk.plugins.module_utils.backends import registry
 from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo, partnodes
+from ansible_collections.virt.disk.plugins.module_utils.volumes import stack
 
 
 class Observed(object):
@@ -54,6 +56,22 @@ class Observed(object):
     def mounts_of_node(self, node):
         return mountinfo.mounts_of(self.mounts, [node.numbers], [node.device])
 
+    @property
+    def volumes(self):
+        """Every volume on the image's attachments, the topmost first."""
+        return [v for att in self.attachments for v in att.volumes]
+
+    def volume_of(self, att, want):
+        """The volume want.volume selects on att, ours or made by hand, or None."""
+        spec = want.volume
+        if att is None or spec is None:
+            return None
+        if spec["kind"] == "luks":
+            node = self.node_of(att, spec["number"], want.mapper)
+            kernel_name = node_kernel_name(node) if node is not None else None
+            return stack.find_luks(att.volumes, self.image.key, spec["number"], kernel_name)
+        return stack.find_lv(att.volumes, self.image.key, spec["vg"], spec["lv"])
+
     def apply_record(self, record):
         """What the state file adds: the mapper of the partition nodes this
         collection made, and the options it mounted with."""
@@ -74,9 +92,17 @@ def name_mappers(att, record):
             node.mapper = mapper
 
 
+def node_kernel_name(node):
+    """dm-N of a device-mapper partition node, the kernel's name of any other."""
+    if node.dm_name:
+        return "dm-%d" % node.minor
+    return node.device.rsplit("/", 1)[-1]
+
+
 def device_numbers(att):
-    """(major, minor) of the device and of every partition node on it."""
-    return ([att.numbers] if att.numbers else []) + [n.numbers for n in att.all_nodes]
+    """(major, minor) of the device, of every partition node and volume on it."""
+    return ([att.numbers] if att.numbers else []) + [n.numbers for n in att.all_nodes] + \
+        [v.numbers for v in att.volumes]
 
 
 def read_nodes(host, att, fallback_numbers=None):
@@ -86,6 +112,10 @@ def read_nodes(host, att, fallback_numbers=None):
     att.numbers = host.sysfs.dev_numbers(att.name) or fallback_numbers
     att.kernel_nodes = partnodes.kernel_nodes(host.sysfs, att.name, host.dev_root)
     att.dm_nodes = partnodes.dm_nodes(host.sysfs, att.name, host.dev_root)
+    bases = [att.name] + [p["name"] for p in host.sysfs.partitions(att.name)]
+    maps = set(n.dm_name for n in att.dm_nodes.values())
+    bases += ["dm-%d" % n.minor for n in att.dm_nodes.values()]
+    att.volumes = stack.scan(host.sysfs, bases, host.dev_root, skip_names=maps)
 
 
 def mounts_of_all(all_mounts, attachments):
@@ -96,7 +126,7 @@ def mounts_of_all(all_mounts, attachments):
         if att.device is None:
             continue
         numbers += device_numbers(att)
-        nodes += [n.device for n in att.all_nodes] + [att.device]
+        nodes += [n.device for n in att.all_nodes] + [att.device] + [v.device for v in att.volumes]
     return mountinfo.mounts_of(all_mounts, numbers, nodes)
 
 

@@ -39,6 +39,7 @@ def describe(host, image_filter=None):
                            for n in nodes],
             "mounts": [{"path": m.path, "device": m.source, "fstype": m.fstype, "read_only": m.read_only}
                        for m in own],
+            "volumes": [v.to_dict(key) for v in att.volumes],
             "beneath": [{"path": m.path, "source": m.source, "fstype": m.fstype}
                         for m in reversed(mountinfo.teardown_order(all_mounts, own)) if m not in own],
         })

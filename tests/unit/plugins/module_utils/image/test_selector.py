@@ -253,3 +253,11 @@ def test_auto_several_non_linux_is_an_error():
 def test_auto_empty_table_is_an_error():
     with pytest.raises(VirtDiskError, match="an empty gpt partition table"):
         selector.resolve(("auto", None), gpt(), IMG, arch="x86_64")
+
+
+def test_lv_selects_a_logical_volume_by_vg_and_lv():
+    assert selector.parse("LV=vg0/root") == ("lv", ("vg0", "root"))
+    assert selector.parse("lv=ubuntu-vg/ubuntu-lv") == ("lv", ("ubuntu-vg", "ubuntu-lv"))
+    for bad in ("LV=root", "LV=/root", "LV=vg0/", "LV=a/b/c"):
+        with pytest.raises(VirtDiskError, match="LV= takes <volume group>/<logical volume>"):
+            selector.parse(bad)

@@ -511,3 +511,58 @@ def test_teardown_stops_the_processes_inside_first():
     steps = plan(obs, want("absent", PATH, 2), DIR)
     assert ops(steps)[:2] == ["stop", "umount"]
     assert steps[0].args == {"procs": [(4321, "sleep", PATH)]} and "4321 (sleep)" in steps[0].desc
+
+
+# volumes: LUKS mappings and logical volumes on the image's partitions
+
+def with_volumes(att, *vols):
+    att.volumes = list(vols)
+    return att
+
+
+def volume(name, kernel_name, uuid, minor, slaves, depth=1):
+    from ansible_collections.virt.disk.plugins.module_utils.volumes.stack import Volume  # pylint: disable=import-outside-toplevel
+    return Volume(name, kernel_name, uuid, 253, minor, 1 << 20, slaves, depth)
+
+
+LV = volume("virtdisk-%s-vg0-root" % IMAGE.key, "dm-1", "VIRTDISK-LVM-x", 1, ["dm-0"], depth=2)
+CRYPT = volume("virtdisk-%s-p2" % IMAGE.key, "dm-0", "CRYPT-LUKS2-y", 0, ["loop0p2"])
+
+
+def lv_want(state, path=PATH):
+    w = want(state, path, 0)
+    w.volume = {"kind": "lv", "vg": "vg0", "lv": "root"}
+    return w
+
+
+def test_teardown_closes_the_volumes_topmost_first_before_the_partitions_go():
+    att = with_volumes(attachment(), LV, CRYPT)
+    lv_mount = mline(100, "253:1", PATH, LV.device)
+    obs = Observed(IMAGE, [att], parse(HOST_ROOT + "\n" + lv_mount + "\n")[1:], parse(HOST_ROOT + "\n" + lv_mount + "\n"))
+    steps = plan(obs, want("unmapped", PATH), DIR)
+    assert ops(steps) == ["umount", "close", "close", "unmap", "detach"]
+    assert [s.args["vol"].name for s in steps if s.op == "close"] == [LV.name, CRYPT.name]
+
+
+def test_a_logical_volume_is_activated_then_mounted_and_found_again():
+    steps = plan(observed([attachment()]), lv_want("mounted"), DIR)
+    assert ops(steps) == ["volume", "mount"]
+    assert steps[0].args == {"spec": {"kind": "lv", "vg": "vg0", "lv": "root"}}
+    assert steps[1].args == {"path": PATH, "number": 0, "device": None}
+    # activated already (by this module, or as vg0-root by lvm2 by hand): only the mount
+    for made in (LV, volume("vg0-root", "dm-1", "LVM-vguuidlvuuid", 1, ["loop0p2"])):
+        steps = plan(observed([with_volumes(attachment(), made)]), lv_want("mounted"), DIR)
+        assert ops(steps) == ["mount"] and steps[0].args["device"] == made.device
+
+
+def test_a_mounted_logical_volume_is_left_as_it_is():
+    att = with_volumes(attachment(), LV, CRYPT)
+    lv_mount = mline(100, "253:1", PATH, LV.device)
+    all_mounts = parse(HOST_ROOT + "\n" + lv_mount + "\n")
+    obs = Observed(IMAGE, [att], all_mounts[1:], all_mounts)
+    assert plan(obs, lv_want("mounted"), DIR) == []
+
+
+def test_a_block_device_keeps_the_volumes_that_are_not_ours():
+    att = with_volumes(attachment("/dev/sdb", (8, 16), kind="block"), volume("vg0-root", "dm-1", "LVM-z", 1, ["sdb2"]))
+    assert "close" not in ops(plan(observed([att]), want("unmapped", PATH), DIR))
