@@ -10,7 +10,8 @@
 #   apt:   qemu-system-x86 (the VM), busybox-static (vng's initramfs), kmod
 #          (depmod here, modprobe in the guest), file (vng reads the kernel
 #          version with it), squashfs-tools, and the tools the guest runs:
-#          qemu-utils, kpartx (with dmsetup), util-linux, fdisk, e2fsprogs, rsync
+#          qemu-utils, kpartx (with dmsetup), util-linux, fdisk, e2fsprogs, rsync,
+#          lvm2 and cryptsetup-bin (LVM and LUKS inside images, suite 30)
 #   kernel: `apt-get download` of the package linux-image-amd64 depends on now,
 #          unpacked with `dpkg -x` into build/kernel-cache/<package>/ (the
 #          host's /boot and /lib/modules are not touched), depmod run on it
@@ -80,7 +81,7 @@ apt_update() {
     fi
 }
 packages=(qemu-system-x86 busybox-static kmod file squashfs-tools qemu-utils kpartx dmsetup
-    util-linux fdisk e2fsprogs rsync dosfstools xfsprogs btrfs-progs)
+    util-linux fdisk e2fsprogs rsync dosfstools xfsprogs btrfs-progs lvm2 cryptsetup-bin)
 missing=()
 for pkg in "${packages[@]}"; do
     [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]] || missing+=("$pkg")
@@ -91,7 +92,8 @@ if ((${#missing[@]})); then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null ||
         die "apt-get install ${missing[*]} failed"
 fi
-for tool in qemu-system-x86_64 depmod mksquashfs qemu-img qemu-nbd kpartx dmsetup sfdisk mke2fs file mkfs.vfat mkfs.xfs mkfs.btrfs; do
+for tool in qemu-system-x86_64 depmod mksquashfs qemu-img qemu-nbd kpartx dmsetup sfdisk mke2fs file mkfs.vfat mkfs.xfs mkfs.btrfs \
+    lvm cryptsetup; do
     command -v "$tool" >/dev/null || die "$tool not found after installing ${packages[*]}"
 done
 

@@ -7,7 +7,7 @@ Nothing here goes through the module under test.
   nbd      connected nbd devices: name, pid (sysfs: the thread that serves it),
            tgid (that thread's process: qemu-nbd), size, partitions
   loops    attached loop devices: name, backing file, partitions
-  dm       device-mapper maps: name, the disks under them (slaves)
+  dm       device-mapper maps: name, the disks under them (slaves), read-only ("1" or "0")
   dm_ls    `dmsetup ls` as printed ("No devices found" when empty)
   losetup  `losetup -a` as printed
   mounts   mounts of /dev/loop*, /dev/nbd*, /dev/mapper/*, /dev/dm-*: source, target, fstype
@@ -69,7 +69,8 @@ def state():
                                    "parts": parts(name)})
         elif name.startswith("dm-") and os.path.exists(os.path.join(SYS, name, "dm", "name")):
             state["dm"].append({"name": read(os.path.join(SYS, name, "dm", "name")),
-                                "slaves": sorted(os.listdir(os.path.join(SYS, name, "slaves")))})
+                                "slaves": sorted(os.listdir(os.path.join(SYS, name, "slaves"))),
+                                "ro": read(os.path.join(SYS, name, "ro"))})
     state["dm_ls"] = run(["dmsetup", "ls"])
     state["losetup"] = run(["losetup", "-a"])
     with open("/proc/self/mountinfo", encoding="utf-8") as f:
