@@ -163,14 +163,14 @@ class Executor(object):
         else:
             self.volume_device = self._activate_lv(spec["vg"], spec["lv"])
 
-    def _open_luks(self, number, found=None):
+    def _open_luks(self, number):
         """Open the LUKS partition number (0: the whole device) as ours, or
-        take the mapping there is (found: the volumes now); its device."""
+        take the mapping there is; its device."""
         node = self.node_for(number) if number else None
         device = node.device if node is not None else self.device
         kernel_name = ("dm-%d" % node.minor if node.dm_name else os.path.basename(node.device)) \
             if node is not None else os.path.basename(self.device)
-        there = stack.find_luks(found if found is not None else self._volumes(), self.image.key, number, kernel_name)
+        there = stack.find_luks(self._volumes(), self.image.key, number, kernel_name)
         if there is not None:
             return there.device
         name = stack.luks_name(self.image.key, number)

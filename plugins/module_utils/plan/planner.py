@@ -38,7 +38,7 @@ class Want(object):
         self.snapshot = snapshot  # writes go to a throwaway overlay
         self.runtime = runtime  # "chroot": the chroot runtime at path (runtime/chroot.py), else None
         # the volume to mount instead of a partition, once the selection knows it: {"kind": "luks", "number"}
-        # (a LUKS partition) or {"kind": "lv", "vg", "lv"} (a logical volume); key: the volumes.luks.Key
+        # (a LUKS partition) or {"kind": "lv", "vg", "lv"} (a logical volume); key: the volumes.key.Key
         self.volume = None
         self.key = key
 
