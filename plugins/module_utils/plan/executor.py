@@ -150,11 +150,9 @@ class Executor(object):
 
     def _volumes(self):
         """The volumes on the attached device now."""
-        bases = [os.path.basename(self.device)] + [p["name"] for p in self.host.sysfs.partitions(
-            os.path.basename(self.device))]
-        nodes = partnodes.existing(self.host.sysfs, os.path.basename(self.device), self.host.dev_root)
-        bases += ["dm-%d" % n.minor for n in nodes.values() if n.dm_name]
-        return stack.scan(self.host.sysfs, bases, self.host.dev_root, set(n.dm_name for n in nodes.values() if n.dm_name))
+        disk = os.path.basename(self.device)
+        return stack.on_disk(self.host.sysfs, disk, partnodes.kernel_nodes(self.host.sysfs, disk, self.host.dev_root),
+                             partnodes.dm_nodes(self.host.sysfs, disk, self.host.dev_root), self.host.dev_root)
 
     def _do_volume(self, spec):
         self._disk.hold(self.device, self.host.timeout)
@@ -168,8 +166,7 @@ class Executor(object):
         take the mapping there is; its device."""
         node = self.node_for(number) if number else None
         device = node.device if node is not None else self.device
-        kernel_name = ("dm-%d" % node.minor if node.dm_name else os.path.basename(node.device)) \
-            if node is not None else os.path.basename(self.device)
+        kernel_name = stack.kernel_name(node) if node is not None else os.path.basename(self.device)
         there = stack.find_luks(self._volumes(), self.image.key, number, kernel_name)
         if there is not None:
             return there.device

@@ -68,7 +68,7 @@ class Observed(object):
             return None
         if spec["kind"] == "luks":
             node = self.node_of(att, spec["number"], want.mapper)
-            kernel_name = node_kernel_name(node) if node is not None else None
+            kernel_name = stack.kernel_name(node) if node is not None else None
             return stack.find_luks(att.volumes, self.image.key, spec["number"], kernel_name)
         return stack.find_lv(att.volumes, self.image.key, spec["vg"], spec["lv"])
 
@@ -92,13 +92,6 @@ def name_mappers(att, record):
             node.mapper = mapper
 
 
-def node_kernel_name(node):
-    """dm-N of a device-mapper partition node, the kernel's name of any other."""
-    if node.dm_name:
-        return "dm-%d" % node.minor
-    return node.device.rsplit("/", 1)[-1]
-
-
 def device_numbers(att):
     """(major, minor) of the device, of every partition node and volume on it."""
     return ([att.numbers] if att.numbers else []) + [n.numbers for n in att.all_nodes] + \
@@ -112,10 +105,7 @@ def read_nodes(host, att, fallback_numbers=None):
     att.numbers = host.sysfs.dev_numbers(att.name) or fallback_numbers
     att.kernel_nodes = partnodes.kernel_nodes(host.sysfs, att.name, host.dev_root)
     att.dm_nodes = partnodes.dm_nodes(host.sysfs, att.name, host.dev_root)
-    bases = [att.name] + [p["name"] for p in host.sysfs.partitions(att.name)]
-    maps = set(n.dm_name for n in att.dm_nodes.values())
-    bases += ["dm-%d" % n.minor for n in att.dm_nodes.values()]
-    att.volumes = stack.scan(host.sysfs, bases, host.dev_root, skip_names=maps)
+    att.volumes = stack.on_disk(host.sysfs, att.name, att.kernel_nodes, att.dm_nodes, host.dev_root)
 
 
 def mounts_of_all(all_mounts, attachments):

@@ -133,6 +133,18 @@ def scan(sysfs, bases, dev_root="/dev", skip_names=()):
     return sorted(found.values(), key=lambda v: (-v.depth, v.name))
 
 
+def on_disk(sysfs, disk, kernel_nodes, dm_nodes, dev_root="/dev"):
+    """The volumes on disk (a kernel name) and on its partition nodes
+    ({number: partnodes.Node} of the kernel and of kpartx), topmost first."""
+    bases = [disk] + [kernel_name(n) for n in kernel_nodes.values()] + [kernel_name(n) for n in dm_nodes.values()]
+    return scan(sysfs, bases, dev_root, skip_names=set(n.dm_name for n in dm_nodes.values()))
+
+
+def kernel_name(node):
+    """The kernel's name of a partition node: dm-N for a device-mapper map, else its /dev name."""
+    return "dm-%d" % node.minor if node.dm_name else os.path.basename(node.device)
+
+
 def sysfs_slaves(sysfs, name):
     try:
         return sorted(os.listdir(sysfs.path("class", "block", name, "slaves")))
