@@ -39,12 +39,13 @@ DPKG_COMMON = {
     "losetup": "mount", "mount": "mount", "umount": "mount", "blkid": "util-linux", "partx": "util-linux",
     "blockdev": "util-linux", "sfdisk": "fdisk", "kpartx": "kpartx", "dmsetup": "dmsetup", "fuser": "psmisc",
     "fusermount3": "fuse3", "qemu-img": "qemu-utils", "qemu-nbd": "qemu-utils",
+    "lvm": "lvm2", "cryptsetup": "cryptsetup-bin",
 }
 RPM_COMMON = {
     "losetup": "util-linux", "mount": "util-linux", "umount": "util-linux", "blkid": "util-linux",
     "partx": "util-linux", "blockdev": "util-linux", "sfdisk": "util-linux", "kpartx": "kpartx",
     "dmsetup": "device-mapper", "fuser": "psmisc", "fusermount3": "fuse3", "qemu-img": "qemu-img",
-    "qemu-nbd": "qemu-img", "qemu-storage-daemon": "qemu-img",
+    "qemu-nbd": "qemu-img", "qemu-storage-daemon": "qemu-img", "lvm": "lvm2", "cryptsetup": "cryptsetup",
 }
 # ansible_facts of each platform, for rendering the role's package vars
 FACTS = {
@@ -116,7 +117,8 @@ def role_packages(root, platform):
             return [render(v) for v in value]
         return value
 
-    return set(render(role_vars["__image_host_packages"]))
+    # the role's defaults install the volume tools (image_host_volume_tools)
+    return set(render(role_vars["__image_host_packages"])) | set(render(role_vars["__image_host_volume_packages"]))
 
 
 def main() -> int:

@@ -24,7 +24,7 @@ full_packages=(
     util-linux fdisk e2fsprogs xfsprogs btrfs-progs kpartx
     qemu-utils qemu-system-common fuse3 rsync psmisc git make dosfstools
     shellcheck busybox-static mmdebstrap openssh-client openssh-server
-    qemu-user-static binfmt-support arch-test
+    qemu-user-static binfmt-support arch-test lvm2 cryptsetup-bin
 )
 
 requirements_file=tests/requirements.txt

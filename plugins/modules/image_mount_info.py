@@ -85,6 +85,17 @@ options:
         as the kernel shows them (it rounds C(max_part) up to a power of two minus one)."
     type: dict
     default: {}
+  lvm:
+    description:
+      - Also report in RV(host.lvm) whether the host's own LVM would activate volume groups found on the devices
+        images are attached to (loop and nbd devices, their partition maps, LUKS and LV mappings of
+        M(virt.disk.image_mount)); lvm2's udev rule activates a volume group as soon as its physical volume
+        appears, unless the host's C(global_filter) rejects those paths, its devices file is in use, or event
+        activation is off.
+      - Runs C(lvmconfig) once when it is installed.
+    type: bool
+    default: false
+    version_added: 1.1.0
 seealso:
   - module: virt.disk.image_mount
   - module: community.general.modprobe
@@ -400,6 +411,20 @@ host:
         - For each foreign machine that has a binfmt_misc handler (usable or not), the handler's name, whether
           it is enabled, its flags and its interpreter.
       type: dict
+    lvm:
+      description:
+        - The host's LVM settings that decide whether it activates volume groups on image devices.
+        - C(lvmconfig) is its path or null (then lvm2 is not installed and nothing else is set);
+          C(global_filter) the effective C(devices/global_filter) (lvm.conf and lvmlocal.conf merged);
+          C(use_devicesfile) and C(devices_file) (the devices file's path when it is in use and exists; lvm2 then
+          uses only the devices it lists); C(event_activation) (C(global/event_activation));
+          C(image_devices_scanned), sample paths of image devices (C(/dev/loop0), C(/dev/nbd0p1),
+          C(/dev/mapper/virtdisk-...)) that the host's LVM would scan; C(autoactivates_image_devices), true when
+          one of them would be scanned and event activation is on (the role C(virt.disk.image_host) with
+          C(image_host_lvm_isolation) makes it false); C(error), lvmconfig's message when it failed.
+      returned: when O(lvm) is true
+      type: dict
+      version_added: 1.1.0
   sample:
     loop: true
     loop_max_part: 0
@@ -439,7 +464,8 @@ def main():
                                               allow_backing_file=dict(type="bool", default=False),
                                               timeout=dict(type="int", default=30),
                                               kernel_modules=dict(type="list", elements="str", default=[]),
-                                              kernel_module_parameters=dict(type="dict", default={})),
+                                              kernel_module_parameters=dict(type="dict", default={}),
+                                              lvm=dict(type="bool", default=False)),
                            supports_check_mode=True)
     host = Host(Runner(module), timeout=module.params["timeout"])
     try:
@@ -448,6 +474,9 @@ def main():
         facts = capabilities.host(host, config=config)
         modules = kmodules.describe(host.sysfs, module.params["kernel_modules"], config=config,
                                     wanted=module.params["kernel_module_parameters"])
+        if module.params["lvm"]:
+            from ansible_collections.virt.disk.plugins.module_utils.volumes import hostlvm  # pylint: disable=import-outside-toplevel
+            facts["lvm"] = hostlvm.describe(host)
     except (IOError, OSError) as e:
         module.fail_json(msg="cannot read the kernel's state: %s" % e)
     layout = None

@@ -98,15 +98,19 @@ rsync -a --exclude=/tests --exclude=/bench "$synced/" "$ANSIBLE_COLLECTIONS_PATH
     fatal "cannot copy $synced to $ANSIBLE_COLLECTIONS_PATH"
 # The guest's /etc is an overlay whose lower layer is the host's /etc, live:
 # under `make test` the host tiers (integration target image_host, molecule)
-# write and remove the role's /etc/modprobe.d/virt-disk.conf while suite 20
-# runs the role here, and the guest would see the host's file appear and
-# vanish. The guest gets private copies of the directories the role writes.
-for dir in /etc/modprobe.d /etc/modules-load.d; do
+# write and remove the role's /etc/modprobe.d/virt-disk.conf (and its block in
+# /etc/lvm/lvmlocal.conf) while suite 20 runs the role here, and the guest
+# would see the host's files change. The guest gets private copies of the
+# directories the role writes, without the role's LVM block.
+for dir in /etc/modprobe.d /etc/modules-load.d /etc/lvm; do
     private=$WORK/etc/$(basename "$dir")
     mkdir -p "$private" "$dir" || fatal "cannot make $private"
     cp -a "$dir/." "$private/" || fatal "cannot copy $dir to $private"
     mount --bind "$private" "$dir" || fatal "cannot bind $private over $dir"
 done
+if [[ -f /etc/lvm/lvmlocal.conf ]]; then
+    sed -i '/^# BEGIN virt.disk.image_host: /,/^# END virt.disk.image_host: /d' /etc/lvm/lvmlocal.conf
+fi
 
 # ---------------------------------------------------------------- kernel modules
 modprobe nbd max_part=16 nbds_max=16 || fatal "modprobe nbd failed"

@@ -26,8 +26,15 @@ Recorded here:
       run 2 it changed nothing (PLAY RECAP changed=0 for the whole play); the
       same in check mode changes nothing; absent takes everything down
 
+  image_host/lvm-isolation        the role's LVM block (run 1 wrote it into
+      /etc/lvm/lvmlocal.conf, run 2 left it): a VG ktiso on a loop device
+      attached afterwards stays inactive (udev ran lvm2's rule, udevadm
+      settle); then, as the control, without the block the same attach makes
+      the guest's lvm2 activate ktiso-lv by itself (event activation), so the
+      test can tell the two apart
+
 Afterwards nbd and loop run as guest.sh loaded them (the role's defaults are
-the same parameters) and the role's files are removed.
+the same parameters) and the role's files and block are removed.
 """
 
 from __future__ import annotations
@@ -45,6 +52,12 @@ IMAGE = os.path.join(IMAGES, "disk.qcow2")
 MNT = os.path.join(WORK, "mnt", "converge")
 MODPROBE_FILE = "/etc/modprobe.d/virt-disk.conf"
 MODULES_LOAD_FILE = "/etc/modules-load.d/virt-disk.conf"
+LVM_FILE = "/etc/lvm/lvmlocal.conf"
+LVM_MARKER = "virt.disk.image_host: the host's LVM leaves image devices alone"
+LVM_IMG = os.path.join(WORK, "lvm-isolation.img")
+# lvm2 as a user would run it by hand to make the test's VG, seeing every device
+LVM_ALL = ('devices { global_filter=["a|.*|"] filter=["a|.*|"] use_devicesfile=0 } '
+           'activation { udev_sync=0 udev_rules=0 }')
 ROLE = "virt.disk.image_host : "
 SUMMARY = os.environ["KT_SUMMARY"]
 
@@ -116,6 +129,78 @@ def remove_role_files():
     for f in (MODPROBE_FILE, MODULES_LOAD_FILE):
         if os.path.exists(f):
             os.unlink(f)
+    remove_lvm_block()
+
+
+def remove_lvm_block():
+    """lvmlocal.conf without the role's block (guest.sh gave the guest a private /etc/lvm)."""
+    text = read(LVM_FILE)
+    kept = re.sub(r"(?ms)^# BEGIN %s\n.*?^# END %s\n" % (re.escape(LVM_MARKER), re.escape(LVM_MARKER)), "", text)
+    if kept != text:
+        with open(LVM_FILE, "w", encoding="utf-8") as f:
+            f.write(kept)
+
+
+def sh(*args):
+    """A command run by hand; its stdout. A failure raises CheckFailed."""
+    proc = subprocess.run([str(a) for a in args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, check=False)
+    if proc.returncode != 0:
+        raise CheckFailed("%s exited %d: %s" % (" ".join(map(str, args)), proc.returncode, proc.stderr.strip()))
+    return proc.stdout.strip()
+
+
+def attach_and_settle():
+    """Attach LVM_IMG to a new loop device and let udev run its rules (lvm2's among them); the device."""
+    loop = sh("losetup", "-f", "--show", LVM_IMG)
+    sh("udevadm", "settle", "--timeout=60")
+    return loop
+
+
+def activated(deadline=10.0):
+    """Whether ktiso-lv shows up in device-mapper within deadline seconds."""
+    end = time.time() + deadline
+    while True:
+        if "ktiso-lv" in sh("dmsetup", "ls"):
+            return True
+        if time.time() >= end:
+            return False
+        time.sleep(0.5)
+
+
+def lvm_isolation():
+    """With the role's block in place a VG on a newly attached loop device stays inactive; without it
+    (the control) the guest's lvm2 activates it. Returns the message; raises CheckFailed."""
+    block = read(LVM_FILE)
+    expect([("%s has the role's block" % LVM_FILE, "BEGIN " + LVM_MARKER in block),
+            ("lvm2 itself reads the block's global_filter",
+             "r|^/dev/loop[0-9]|" in sh("lvmconfig", "devices/global_filter"))], "%s: %r" % (LVM_FILE, block))
+    sh("truncate", "-s", "16M", LVM_IMG)
+    loop = sh("losetup", "-f", "--show", LVM_IMG)
+    try:
+        sh("lvm", "pvcreate", "--config", LVM_ALL, "-q", loop)
+        sh("lvm", "vgcreate", "--config", LVM_ALL, "-q", "ktiso", loop)
+        sh("lvm", "lvcreate", "--config", LVM_ALL, "-q", "-an", "-Zn", "-L", "4M", "-n", "lv", "ktiso")
+        sh("lvm", "vgchange", "--config", LVM_ALL, "-q", "-an", "ktiso")
+    finally:
+        sh("losetup", "-d", loop)
+    loops = []
+    try:
+        loops.append(attach_and_settle())
+        isolated = not activated(deadline=3.0)
+        sh("losetup", "-d", loops.pop())
+        remove_lvm_block()
+        loops.append(attach_and_settle())
+        control = activated()
+    finally:
+        if "ktiso-lv" in sh("dmsetup", "ls"):
+            sh("lvm", "vgchange", "--config", LVM_ALL, "-q", "-an", "ktiso")
+        for loop in loops:
+            sh("losetup", "-d", loop)
+        os.unlink(LVM_IMG)
+    expect([("with the role's block, VG ktiso on a newly attached loop device stays inactive", isolated),
+            ("control: without the block the guest's lvm2 activates it (else this test proves nothing)", control)])
+    return "a VG on a new loop device stayed inactive with the role's global_filter; without it lvm2 activated it"
 
 
 def main():
@@ -148,7 +233,9 @@ def main():
               for m in managed]
     checks += [("the role wrote %s" % MODPROBE_FILE, ROLE + "Write the module options to " + MODPROBE_FILE in converge1),
                ("the role wrote %s" % MODULES_LOAD_FILE,
-                ROLE + "Write the modules to load at boot to " + MODULES_LOAD_FILE in converge1)]
+                ROLE + "Write the modules to load at boot to " + MODULES_LOAD_FILE in converge1),
+               ("the role wrote its LVM block (in the reload case's play or in converge)",
+                any(ROLE + "Keep the host's LVM off image devices in " + LVM_FILE in tasks for tasks in changed1.values()))]
     for module in managed:
         for key, value in wanted[module].items():
             checks.append(("%s %s=%s in /sys/module (it is %s)" % (module, key, value, param(module, key)),
@@ -225,7 +312,15 @@ def main():
         mount_problems.append(str(e))
     seconds3 = time.time() - t0
 
+    t4 = time.time()
+    try:
+        lvm_message, lvm_problems = lvm_isolation(), []
+    except CheckFailed as e:
+        lvm_message, lvm_problems = "", [str(e)]
+    seconds4 = time.time() - t4
+
     for name, problems, seconds, message in (
+            ("image_host/lvm-isolation", lvm_problems, seconds4, lvm_message),
             ("image_host/role-loads-modules", role_problems, seconds2,
              "loaded nbd (max_part=%s nbds_max=%s) and loop (max_part=%s), options persisted; second run changed nothing"
              % (param("nbd", "max_part"), param("nbd", "nbds_max"), param("loop", "max_part"))),
