@@ -132,6 +132,13 @@ options:
         names of the machine the image ran on (C(/dev/vda2), C(/dev/sda1), C(/dev/nvme0n1p2); taken as that
         partition number, with a warning). A source that is not in the image fails the task and lists the
         image's partitions, unless the entry says V(nofail) (then a warning).
+      - Logical volumes of LVM inside the image as installers name them - C(/dev/mapper/VG-LV),
+        C(/dev/VG/LV), C(/dev/disk/by-id/dm-name-VG-LV), C(/dev/disk/by-id/dm-uuid-LVM-...), and V(UUID=) or
+        V(LABEL=) of the filesystem on one - are activated as for O(partition=LV=vg/lv) and mounted (the
+        filesystems on them are probed read-only at the volume's first extent, nothing is activated to find them);
+        physical volumes inside LUKS are opened with O(passphrase) or O(keyfile). The root's own entry may name
+        it in a way the image cannot show (a LUKS mapping by its crypttab name); then the selected root is kept,
+        with a warning. C(/etc/crypttab) is not read.
       - Left out, and returned in RV(tree_skipped) with the reason - swap, network and pseudo filesystems,
         bind mounts, V(noauto) entries (unless O(tree_noauto)), and filesystems this kernel cannot mount (a
         warning, for example the vfat ESP where the kernel has no vfat; a root it cannot mount fails).
@@ -535,8 +542,11 @@ tree:
       description: The mount point on the host, resolved inside the image.
       type: str
     partition:
-      description: The partition number.
+      description: The partition number; null for a logical volume.
       type: int
+    volume:
+      description: The logical volume (C(vg/lv)) mounted there, or null.
+      type: str
     device:
       description: Its device node; null in check mode before it is mapped.
       type: str

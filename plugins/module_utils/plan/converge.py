@@ -26,7 +26,8 @@ from ansible_collections.virt.disk.plugins.module_utils.plan.planner import Path
 from ansible_collections.virt.disk.plugins.module_utils.state import discovery, statefile
 from ansible_collections.virt.disk.plugins.module_utils.state.imagecache import ImageCache
 from ansible_collections.virt.disk.plugins.module_utils.state.locking import Lock
-from ansible_collections.virt.disk.plugins.module_utils.volumes.key import LUKS_FSTYPE, Key
+from ansible_collections.virt.disk.plugins.module_utils.volumes import stack
+from ansible_collections.virt.disk.plugins.module_utils.volumes.key import LUKS_FSTYPE, LVM_FSTYPE, Key
 
 
 class ConvergeError(VirtDiskError):
@@ -274,13 +275,16 @@ class Run(object):
         from ansible_collections.virt.disk.plugins.module_utils.plan import treephase  # pylint: disable=import-outside-toplevel
         want = self.want
         att = obs.attachment
-        root_node = obs.node_of(att, want.number, want.mapper)
+        root_node = obs.volume_of(att, want) if want.volume is not None else obs.node_of(att, want.number,
+                                                                                         want.mapper)
 
-        def do(number, steps):
+        def do(mount, steps):
             if ex is None:
                 return None
             ex.run(steps)
-            return ex.node_for(number)
+            if mount.volume is not None:
+                return stack.find_lv(ex.volumes(), self.image.key, mount.volume["vg"], mount.volume["lv"])
+            return ex.node_for(mount.number)
         found = treephase.root_subvolume(want.path, self.table, want.number)
         if found is not None:
             subvol, fs_options = found
@@ -289,15 +293,62 @@ class Run(object):
             if ex is None:
                 return treephase.pending_root(self.host, want.path, want.number, subvol, fs_options, want.opts, steps,
                                               root_node)
-            do(want.number, steps)
-        work = treephase.layout_of(self.host, want.path, self.table, want.number, want.tree, self.image.path)
+            ex.run(steps)
+        work = treephase.layout_of(self.host, want.path, self.table, want.number, want.tree, self.image.path,
+                                   root_volume=want.volume, volumes=self._tree_volumes(obs, ex))
         nodes = {}
         for part in self.table.partitions:
             node = obs.node_of(att, part["number"], want.mapper)
             if node is not None:
                 nodes[part["number"]] = node
+        for mount in work.mounts:
+            if mount.volume is not None and att is not None:
+                vol = stack.find_lv(att.volumes, self.image.key, mount.volume["vg"], mount.volume["lv"])
+                if vol is not None:
+                    nodes[mount.key] = vol
         return treephase.Phase(self.host, work, want.path, want.opts, want.read_only, want.mapper, nodes,
                                obs.mount_records, do, root_node=root_node).run()
+
+    def _tree_volumes(self, obs, ex):
+        """For the tree's fstab entries that are no partition: a callable that
+        returns the image's logical volumes with the filesystems on them
+        (volumes.lvm.filesystems), or None when no partition can hold LVM.
+        Running (ex), it maps the physical volumes' partitions and opens LUKS
+        ones when a key is given; a dry pass reads those that are there."""
+        table = self.table
+        parts = [dict(table.whole, number=0)] if table.label is None else table.partitions
+        parts = [p for p in parts if p.get("fstype") in (LVM_FSTYPE, LUKS_FSTYPE)]
+        if not parts:
+            return None
+
+        def volumes():
+            from ansible_collections.virt.disk.plugins.module_utils.volumes import lvm  # pylint: disable=import-outside-toplevel
+            if ex is not None:
+                devices, _locked = ex.physical_volumes()
+            else:
+                devices = self._present_physical_volumes(obs.attachment, obs, parts)
+            vgs = lvm.read(self.host, devices, self.image.path) if devices else {}
+            return lvm.filesystems(self.host, vgs, self.image.path)
+        return volumes
+
+    def _present_physical_volumes(self, att, obs, parts):
+        """The devices of parts (LVM or LUKS partitions) that are there now: mapped partitions, open LUKS."""
+        devices = []
+        if att is None:
+            return devices
+        for part in parts:
+            number = part["number"]
+            node = obs.node_of(att, number, self.want.mapper) if number else None
+            if number and node is None:
+                continue
+            if part.get("fstype") == LVM_FSTYPE:
+                devices.append(node.device if node is not None else att.device)
+                continue
+            kernel_name = stack.kernel_name(node) if node is not None else os.path.basename(att.device)
+            vol = stack.find_luks(att.volumes, self.image.key, number, kernel_name)
+            if vol is not None:
+                devices.append(vol.device)
+        return devices
 
     def runtime_pass(self, ex):
         """The runtime phase (runtime/chroot.py) at path: with ex, its steps

@@ -148,7 +148,7 @@ class Executor(object):
 
     # volumes: LUKS mappings and logical volumes (volumes/)
 
-    def _volumes(self):
+    def volumes(self):
         """The volumes on the attached device now."""
         disk = os.path.basename(self.device)
         return stack.on_disk(self.host.sysfs, disk, partnodes.kernel_nodes(self.host.sysfs, disk, self.host.dev_root),
@@ -167,7 +167,7 @@ class Executor(object):
         node = self.node_for(number) if number else None
         device = node.device if node is not None else self.device
         kernel_name = stack.kernel_name(node) if node is not None else os.path.basename(self.device)
-        there = stack.find_luks(self._volumes(), self.image.key, number, kernel_name)
+        there = stack.find_luks(self.volumes(), self.image.key, number, kernel_name)
         if there is not None:
             return there.device
         name = stack.luks_name(self.image.key, number)
@@ -175,14 +175,14 @@ class Executor(object):
         opened = self.host.dev("mapper", name)
 
         def close():
-            vol = stack.named(self._volumes(), name)
+            vol = stack.named(self.volumes(), name)
             if vol is not None:
                 dm.remove(self.host, vol, "the LUKS mapping %s" % name)
         how = " read-only" if self.want.device_read_only else ""
         self._did("opened the LUKS partition %s as %s%s" % (device, opened, how), close)
         return opened
 
-    def _physical_volumes(self):
+    def physical_volumes(self):
         """The devices holding LVM physical volumes: partitions (mapped here
         if need be), and the insides of LUKS partitions when a key is given.
         Returns (devices, LUKS partitions left closed for want of a key)."""
@@ -208,7 +208,7 @@ class Executor(object):
         return devices, locked
 
     def _activate_lv(self, vg, lv):
-        devices, locked = self._physical_volumes()
+        devices, locked = self.physical_volumes()
         vgs = lvm.read(self.host, devices, self.image.path) if devices else {}
         if vg not in vgs and locked:
             numbers = ", ".join(map(str, locked))
@@ -218,7 +218,7 @@ class Executor(object):
         lines = lvm.table(vgs, vg, lv, self.image.path)
         # the host's lvm2 may have activated it meanwhile (udev event activation of a new physical volume):
         # a second map of the same volume would let it be mounted twice, so that one is used
-        there = stack.find_lv(self._volumes(), self.image.key, vg, lv)
+        there = stack.find_lv(self.volumes(), self.image.key, vg, lv)
         if there is not None:
             return there.device
         name = stack.lv_name(self.image.key, vg, lv)
@@ -228,7 +228,7 @@ class Executor(object):
         made = self.host.dev("mapper", name)
 
         def remove():
-            vol = stack.named(self._volumes(), name)
+            vol = stack.named(self.volumes(), name)
             if vol is not None:
                 dm.remove(self.host, vol, "the logical volume %s/%s" % (vg, lv))
         how = " read-only" if self.want.device_read_only else ""
@@ -245,11 +245,20 @@ class Executor(object):
             device = device or self.volume_device
         self._mount(path, number, self.want.fstype, self.want.opts, device=device)
 
-    def _do_mount_tree(self, path, number, fstype, opts, record=None):
-        """Mount a partition of a tree (plan/treephase.py); path is resolved
-        inside the tree. record: what the state file keeps instead of the
-        options mounted with (the root's subvolume is the tree's, not asked for)."""
-        self._mount(path, number, fstype, opts, tree=True)
+    def _do_mount_tree(self, path, number, fstype, opts, record=None, volume=None):
+        """Mount a partition of a tree (plan/treephase.py), or the logical
+        volume volume ({"kind": "lv", "vg", "lv"}, activated by a volume step
+        before); path is resolved inside the tree. record: what the state
+        file keeps instead of the options mounted with (the root's subvolume
+        is the tree's, not asked for)."""
+        device = None
+        if volume is not None:
+            vol = stack.find_lv(self.volumes(), self.image.key, volume["vg"], volume["lv"])
+            if vol is None:
+                raise VirtDiskError("the logical volume %s/%s is not active" % (volume["vg"], volume["lv"]),
+                                    step="mount it at %s" % path)
+            device = vol.device
+        self._mount(path, number, fstype, opts, tree=True, device=device)
         if record is not None:
             self.mounted[path] = record
 

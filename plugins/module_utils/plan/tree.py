@@ -54,10 +54,10 @@ def decide(mount, host_target, exists, top, node, record, opts, read_only, mappe
                                             or top.source == node.device)
         same_root = subvolume(mount.options) is None or top.root.lstrip("/") == subvolume(mount.options)
         if not (same_device and same_root):
-            raise VirtDiskError("the image's %s (%s) already has %s %s%s mounted, not partition %d%s as its %s says"
+            raise VirtDiskError("the image's %s (%s) already has %s %s%s mounted, not %s%s as its %s says"
                                 % (mount.target, host_target, top.fstype, top.source,
                                    " (subvolume %s)" % top.root if top.root not in ("/", None) else "",
-                                   mount.number, " subvolume " + subvolume(mount.options)
+                                   mount.what, " subvolume " + subvolume(mount.options)
                                    if subvolume(mount.options) else "", _origin(mount)))
         change = mountopts.compare(top, record, want_opts, mount.fstype, read_only)
         if change is None:
@@ -69,16 +69,21 @@ def decide(mount, host_target, exists, top, node, record, opts, read_only, mappe
         raise VirtDiskError("the image's %s (%s) is mounted with other filesystem options than %s; unmount it "
                             "(state: unmapped) first" % (mount.target, host_target, want_opts))
     steps = []
-    if node is None:
+    if node is None and mount.volume is not None:
+        how = " read-only" if read_only else ""
+        steps.append(Step("volume", "activate %s (the image's %s)%s" % (mount.what, mount.target, how),
+                          spec=mount.volume))
+    elif node is None:
         steps.append(Step("map", "map partition %d (the image's %s)" % (mount.number, mount.target),
                           number=mount.number, mapper=mapper))
     if not exists:
         if read_only:
             return [], "the image has no %s and is mounted read-only" % mount.target
         steps.append(Step("mkdir", "create the mount point %s in the image" % mount.target, path=host_target))
-    steps.append(Step("mount_tree", "mount partition %d at the image's %s (%s)%s"
-                      % (mount.number, mount.target, host_target, " read-only" if read_only else ""),
-                      path=host_target, number=mount.number, fstype=mount.fstype, opts=want_opts))
+    extra = {"volume": mount.volume} if mount.volume is not None else {}
+    steps.append(Step("mount_tree", "mount %s at the image's %s (%s)%s"
+                      % (mount.what, mount.target, host_target, " read-only" if read_only else ""),
+                      path=host_target, number=mount.number, fstype=mount.fstype, opts=want_opts, **extra))
     return steps, None
 
 

@@ -101,13 +101,16 @@ def subvolume_root_steps(host, root, number, subvol, fs_options, opts, records):
                  record={"opts": opts, "fstype": None})]
 
 
-def layout_of(host, root, table, root_number, tree, image_path):
-    """The layout.Tree of the image whose root is mounted at root; tree: Want.tree ({"source", "noauto"})."""
+def layout_of(host, root, table, root_number, tree, image_path, root_volume=None, volumes=None):
+    """The layout.Tree of the image whose root is mounted at root; tree: Want.tree ({"source", "noauto"});
+    root_volume, volumes: as for layout.from_fstab."""
     filesystems = host.filesystems or Filesystems()
-    return read_layout(root, table, root_number, tree["source"], tree["noauto"], image_path, filesystems.can_mount)
+    return read_layout(root, table, root_number, tree["source"], tree["noauto"], image_path, filesystems.can_mount,
+                       root_volume, volumes)
 
 
-def read_layout(root, table, root_number, source, with_noauto, image_path, can_mount):
+def read_layout(root, table, root_number, source, with_noauto, image_path, can_mount, root_volume=None,
+                volumes=None):
     """The layout.Tree of the image whose root is mounted at root.
 
     source auto takes the fstab when it has an entry, else the DPS; fstab
@@ -120,18 +123,20 @@ def read_layout(root, table, root_number, source, with_noauto, image_path, can_m
             raise VirtDiskError("its root (partition %d) has %s /etc/fstab (tree_source: fstab)"
                                 % (root_number, "no entries in its" if text is not None else "no"))
     if entries:
-        return layout.from_fstab(table, root_number, entries, image_path, can_mount, with_noauto)
+        return layout.from_fstab(table, root_number, entries, image_path, can_mount, with_noauto, root_volume, volumes)
     return layout.from_dps(table, root_number, architecture(table, root_number), dir_state(root), can_mount)
 
 
 class Phase(object):
     """One pass over the tree.
 
-    nodes: {number: partition node} mapped now; records: the state file's
-    {path: {opts, fstype}}; do(number, steps) does the steps of one mount
-    and returns the node of partition number afterwards (a dry pass does
-    nothing and returns None); root_node: the root's partition node. entries
-    are the mounts of the tree, root first, as the result's "tree" lists them."""
+    nodes: {number: partition node} mapped now, and {("lv", vg, lv): Volume}
+    of the logical volumes there are; records: the state file's
+    {path: {opts, fstype}}; do(mount, steps) does the steps of one mount
+    and returns the node (or Volume) it mounts afterwards (a dry pass does
+    nothing and returns None); root_node: the root's partition node or
+    volume. entries are the mounts of the tree, root first, as the result's
+    "tree" lists them."""
 
     def __init__(self, host, tree, root, opts, read_only, mapper, nodes, records, do, root_node=None,
                  root_subvol=None):
@@ -159,17 +164,17 @@ class Phase(object):
             if exists and top is None and not os.path.isdir(host_path):
                 raise VirtDiskError("%s: the image's %s (%s) is not a directory" % (self._where(mount), mount.target,
                                                                                     host_path))
-            steps, skip = decide(mount, host_path, exists, top, self.nodes.get(mount.number),
+            steps, skip = decide(mount, host_path, exists, top, self.nodes.get(mount.key),
                                  self.records.get(host_path), self.opts, self.read_only, self.mapper)
             if skip is not None:
                 self.skipped.append({"target": mount.target, "source": mount.source, "fstab_line": mount.line,
                                      "reason": skip})
                 continue
             self.steps += steps
-            node = self.do(mount.number, steps) if steps else None
+            node = self.do(mount, steps) if steps else None
             if node is not None:
-                self.nodes[mount.number] = node
-            self.entries.append(self._entry(mount, host_path, self.nodes.get(mount.number)))
+                self.nodes[mount.key] = node
+            self.entries.append(self._entry(mount, host_path, self.nodes.get(mount.key)))
         return self
 
     def _place(self, mount, seen):
@@ -193,7 +198,8 @@ class Phase(object):
         return "fstab line %d" % mount.line if mount.origin == "fstab" else mount.source
 
     def _entry(self, mount, host_path, node):
-        return {"target": mount.target, "path": host_path, "partition": mount.number,
+        return {"target": mount.target, "path": host_path, "partition": mount.to_dict()["partition"],
+                "volume": mount.to_dict()["volume"],
                 "device": node.device if node is not None else None, "source": mount.source,
                 "fstype": mount.fstype, "options": wanted_options(mount, self.opts), "origin": mount.origin,
                 "fstab_line": mount.line}
@@ -205,7 +211,7 @@ def pending_root(host, root, number, subvol, fs_options, opts, steps, root_node)
     tree is known once they are done."""
     tree = layout.Tree([layout.Mount("/", number, "btrfs", list(fs_options), "selector",
                                      "partition %d" % number)], [], [], "fstab")
-    phase = Phase(host, tree, root, opts, False, None, {}, {}, lambda number, steps: None, root_node,
+    phase = Phase(host, tree, root, opts, False, None, {}, {}, lambda mount, steps: None, root_node,
                   root_subvol=subvol)
     phase.steps = list(steps)
     return phase
@@ -226,6 +232,7 @@ def _root_options(host, root, mount, opts, subvol=None):
 
 def _root_entry(tree, root, node, opts):
     mount = tree.mounts[0]
-    return {"target": "/", "path": root, "partition": mount.number, "device": node.device if node else None,
+    return {"target": "/", "path": root, "partition": mount.to_dict()["partition"], "volume": mount.to_dict()["volume"],
+            "device": node.device if node else None,
             "source": mount.source, "fstype": mount.fstype, "options": opts, "origin": mount.origin,
             "fstab_line": mount.line}

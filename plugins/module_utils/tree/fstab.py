@@ -26,6 +26,10 @@ BY_LINK = {"by-uuid": "uuid", "by-label": "label", "by-partuuid": "partuuid", "b
 # plain device names of a disk's partitions: /dev/vda2, /dev/sda1, /dev/xvdb3, /dev/hda1, /dev/nvme0n1p2,
 # /dev/mmcblk0p1
 _DEVICE = re.compile(r"^/dev/(?:(?:[shv]|xv)d[a-z]+|nvme\d+n\d+p|mmcblk\d+p)(\d+)$")
+# /dev/VG/LV: the link lvm2 makes for a logical volume (not one of the kernel's or udev's directories)
+_VG_LV = re.compile(r"^/dev/([^/]+)/([^/]+)$")
+NOT_VG = frozenset(["disk", "mapper", "block", "char", "bus", "cpu", "fd", "input", "net", "pts", "shm", "snd",
+                    "usb", "vfio", "dri", "hugepages", "mqueue", "md", "bsg", "dma_heap", "hidraw"])
 _ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
@@ -33,7 +37,9 @@ class Entry(object):
     """One fstab line: source, mount point, fstype, options (a list), the
     line number, and the source as a partition table field and value:
     kind "uuid", "label", "partuuid", "partlabel", "device" (value: the
-    partition number) or None (not a disk partition: a path, LVM, ...)."""
+    partition number), a device-mapper device: "lv" (value "vg/lv", from
+    /dev/VG/LV), "dm_name" (/dev/mapper/NAME, /dev/disk/by-id/dm-name-NAME),
+    "dm_uuid" (/dev/disk/by-id/dm-uuid-UUID), or None (anything else)."""
 
     def __init__(self, line, source, target, fstype, options):
         self.line = line
@@ -65,10 +71,19 @@ def source_key(source):
         parts = source.split("/")
         if len(parts) == 5 and parts[3] in BY_LINK and parts[4]:
             return BY_LINK[parts[3]], unescape_udev(parts[4])
+        if len(parts) == 5 and parts[3] == "by-id":
+            for prefix, kind in (("dm-name-", "dm_name"), ("dm-uuid-", "dm_uuid")):
+                if parts[4].startswith(prefix) and len(parts[4]) > len(prefix):
+                    return kind, unescape_udev(parts[4][len(prefix):])
         return None, None
+    if source.startswith("/dev/mapper/") and len(source) > len("/dev/mapper/") and "/" not in source[12:]:
+        return "dm_name", source[len("/dev/mapper/"):]
     match = _DEVICE.match(source)
     if match:
         return "device", int(match.group(1))
+    match = _VG_LV.match(source)
+    if match and match.group(1) not in NOT_VG and not match.group(1).startswith("."):
+        return "lv", "%s/%s" % match.groups()
     return None, None
 
 

@@ -20,9 +20,11 @@ class Mount(object):
     """One mount of the tree: target (in the image, "/" for the root),
     partition number, fstype (None: detect), options (list), origin
     ("selector", "fstab", "dps"), source (the fstab source or a description),
-    line (of the fstab, or None)."""
+    line (of the fstab, or None), volume (a logical volume of the image,
+    {"kind": "lv", "vg", "lv"}, mounted instead of the partition; number
+    is then None, or the root's selected number)."""
 
-    def __init__(self, target, number, fstype, options, origin, source, line=None):
+    def __init__(self, target, number, fstype, options, origin, source, line=None, volume=None):
         self.target = target
         self.number = number
         self.fstype = fstype
@@ -30,14 +32,70 @@ class Mount(object):
         self.origin = origin
         self.source = source
         self.line = line
+        self.volume = volume
+
+    @property
+    def key(self):
+        """What is mounted: the partition number, or ("lv", vg, lv)."""
+        return self.number if self.volume is None else ("lv", self.volume["vg"], self.volume["lv"])
+
+    @property
+    def what(self):
+        return "partition %d" % self.number if self.volume is None else lv_text(self.volume)
 
     def to_dict(self):
-        return {"target": self.target, "partition": self.number, "fstype": self.fstype,
+        return {"target": self.target, "partition": self.number if self.volume is None else None,
+                "volume": lv_text(self.volume, bare=True) if self.volume else None, "fstype": self.fstype,
                 "options": ",".join(self.options), "origin": self.origin, "source": self.source,
                 "fstab_line": self.line}
 
     def __repr__(self):
-        return "Mount(%s <- %d %s)" % (self.target, self.number, ",".join(self.options))
+        return "Mount(%s <- %s %s)" % (self.target, self.what, ",".join(self.options))
+
+
+def lv_text(volume, bare=False):
+    name = "%s/%s" % (volume["vg"], volume["lv"])
+    return name if bare else "the logical volume " + name
+
+
+def split_dm_name(name):
+    """lvm2's dm name VG-LV as (vg, lv): the first "-" that is not doubled
+    separates them, and "--" stands for "-"; None when there is none."""
+    i = 0
+    while i < len(name):
+        if name[i] == "-":
+            if name[i + 1:i + 2] == "-":
+                i += 2
+                continue
+            vg, lv = name[:i], name[i + 1:]
+            return (vg.replace("--", "-"), lv.replace("--", "-")) if vg and lv else None
+        i += 1
+    return None
+
+
+def find_volume(entry, volumes):
+    """The logical volume (an entry of volumes.lvm.filesystems) an fstab entry
+    names: by /dev/VG/LV, /dev/mapper/VG-LV, its dm uuid LVM-..., or the
+    UUID or LABEL of the filesystem on it; None. Raises VirtDiskError when it
+    names several."""
+    kind, value = entry.kind, entry.value
+    if kind == "lv":
+        want = tuple(value.split("/", 1))
+        found = [v for v in volumes if (v["vg"], v["lv"]) == want]
+    elif kind == "dm_name":
+        want = split_dm_name(value)
+        found = [v for v in volumes if (v["vg"], v["lv"]) == want]
+    elif kind == "dm_uuid":
+        found = [v for v in volumes if v["vg_uuid"] and v["lv_uuid"]
+                 and value == "LVM-" + (v["vg_uuid"] + v["lv_uuid"]).replace("-", "")]
+    elif kind in ("uuid", "label"):
+        found = [v for v in volumes if v[kind] is not None and v[kind] == value]
+    else:
+        found = []
+    if len(found) > 1:
+        raise VirtDiskError("fstab line %d: %s matches several logical volumes (%s); the image's fstab is ambiguous"
+                            % (entry.line, entry.source, ", ".join("%s/%s" % (v["vg"], v["lv"]) for v in found)))
+    return found[0] if found else None
 
 
 class Tree(object):
@@ -85,15 +143,19 @@ def find_source(entry, table):
     return found[0] if found else None
 
 
-def from_fstab(table, root_number, entries, image, can_mount, with_noauto=False):
+def from_fstab(table, root_number, entries, image, can_mount, with_noauto=False, root_volume=None, volumes=None):
     """The tree an fstab describes. entries: fstab.parse() of the image's
     fstab. can_mount(fstype) says whether this kernel mounts that
-    filesystem. Fails (VirtDiskError) on a source that is not in this image
-    (unless the entry says nofail), a root entry that cannot be mounted, and
-    two entries for one mount point."""
-    mounts = [Mount("/", root_number, None, [], "selector", "partition %d" % root_number)]
+    filesystem. root_volume: the logical volume selected as the root, or
+    None. volumes: a callable that returns the image's logical volumes
+    (volumes.lvm.filesystems), called only when an entry is not a partition;
+    None when the image has no LVM. Fails (VirtDiskError) on a source that is
+    not in this image (unless the entry says nofail), a root entry that
+    cannot be mounted, and two entries for one mount point."""
+    mounts = [_root(root_number, root_volume)]
     skipped, warnings = [], []
     seen = {}
+    known = []
     for entry in entries:
         target = normalize(entry.target) if entry.target.startswith("/") else entry.target
         why = fstab.skip_reason(entry, with_noauto)
@@ -101,9 +163,24 @@ def from_fstab(table, root_number, entries, image, can_mount, with_noauto=False)
             skipped.append({"target": target, "source": entry.source, "fstab_line": entry.line, "reason": why})
             continue
         number = find_source(entry, table)
-        if number is None:
-            what = ("it names no partition of a disk (LVM, RAID or another disk's device)" if entry.kind is None
+        volume = None
+        if number is None and entry.kind not in (None, "device") and volumes is not None:
+            if not known:
+                known.append(volumes())
+            found = find_volume(entry, known[0])
+            if found is not None:
+                volume = {"kind": "lv", "vg": found["vg"], "lv": found["lv"]}
+        if number is None and volume is None:
+            what = ("it names no partition of a disk (RAID or another disk's device)" if entry.kind is None
+                    else "neither a partition nor a logical volume of the image is %s" % entry.source
+                    if entry.kind in ("lv", "dm_name", "dm_uuid")
                     else "no partition of the image has %s" % entry.source)
+            if target == "/":
+                # the root is the one selected and mounted already; its fstab line may name it in a way
+                # this image cannot show (a LUKS mapping by its crypttab name, a device of another machine)
+                warnings.append("fstab line %d: the image's fstab mounts %s at /, which is not in %s (%s); %s "
+                                "was selected as the root" % (entry.line, entry.source, image, what, mounts[0].what))
+                continue
             if entry.nofail:
                 warnings.append("fstab line %d: %s for %s is not in %s (%s); skipped (nofail)"
                                 % (entry.line, entry.source, target, image, what))
@@ -115,14 +192,19 @@ def from_fstab(table, root_number, entries, image, can_mount, with_noauto=False)
         if entry.kind == "device":
             warnings.append("fstab line %d: %s names a device of the machine the image ran on; taken as "
                             "partition %d of the image" % (entry.line, entry.source, number))
-        fstype = entry.fstype if entry.fstype not in ("auto", "") else selector.fstype_of(table, number)
+        if volume is not None:
+            fstype = entry.fstype if entry.fstype not in ("auto", "") else found["fstype"]
+        else:
+            fstype = entry.fstype if entry.fstype not in ("auto", "") else selector.fstype_of(table, number)
         options = fstab.mount_options(entry)
+        here = Mount(target, number, fstype, options, "fstab", entry.source, entry.line, volume=volume)
         if target == "/":
-            if number != root_number:
-                warnings.append("fstab line %d: the image's fstab mounts %s (partition %d) at /; partition %d "
-                                "was selected as the root" % (entry.line, entry.source, number, root_number))
+            if here.key != mounts[0].key:
+                warnings.append("fstab line %d: the image's fstab mounts %s (%s) at /; %s was selected as the root"
+                                % (entry.line, entry.source, here.what, mounts[0].what))
             else:
-                mounts[0] = Mount("/", root_number, fstype, options, "fstab", entry.source, entry.line)
+                mounts[0] = Mount("/", root_number, fstype, options, "fstab", entry.source, entry.line,
+                                  volume=root_volume)
             continue
         if target in seen:
             raise VirtDiskError("fstab lines %d and %d of %s both mount at %s"
@@ -134,12 +216,18 @@ def from_fstab(table, root_number, entries, image, can_mount, with_noauto=False)
             skipped.append({"target": target, "source": entry.source, "fstab_line": entry.line,
                             "reason": "this kernel cannot mount %s" % fstype})
             continue
-        mounts.append(Mount(target, number, fstype, options, "fstab", entry.source, entry.line))
-    root_fstype = mounts[0].fstype or selector.fstype_of(table, root_number)
+        mounts.append(here)
+    root_fstype = mounts[0].fstype or (selector.fstype_of(table, root_number) if root_volume is None else None)
     if root_fstype and not can_mount(root_fstype):
-        raise VirtDiskError("the root of %s (partition %d) is %s, which this kernel cannot mount"
-                            % (image, root_number, root_fstype))
+        raise VirtDiskError("the root of %s (%s) is %s, which this kernel cannot mount"
+                            % (image, mounts[0].what, root_fstype))
     return Tree(_ordered(mounts), skipped, warnings, "fstab")
+
+
+def _root(root_number, root_volume):
+    if root_volume is not None and root_volume.get("kind") == "lv":
+        return Mount("/", root_number, None, [], "selector", lv_text(root_volume), volume=root_volume)
+    return Mount("/", root_number, None, [], "selector", "partition %d" % root_number)
 
 
 def from_dps(table, root_number, arch, dir_state, can_mount):

@@ -24,6 +24,8 @@ import json
 import re
 
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
+from ansible_collections.virt.disk.plugins.module_utils.image.probe import probe_filesystem
+
 SECTOR = 512
 SAFE_SEGTYPES = ("linear", "striped")
 LV_FIELDS = ("vg_name,vg_uuid,vg_extent_size,lv_name,lv_uuid,lv_attr,segtype,seg_start_pe,seg_size_pe,"
@@ -117,3 +119,30 @@ def table(vgs, vg_name, lv_name, image):
             args = " ".join("%s %d" % (path, vg["pvs"][path] // SECTOR + first * extent) for path, first, _last in ranges)
             lines.append("%d %d striped %d %d %s" % (start, length, seg["stripes"], seg["stripe_size"] // SECTOR, args))
     return lines
+
+
+def filesystems(host, vgs, image):
+    """Every logical volume of vgs with the filesystem at its start, probed
+    read-only through its first physical extent range (blkid at that
+    offset: nothing is activated): [{"vg", "lv", "vg_uuid", "lv_uuid",
+    "fstype", "uuid", "label"}]. A volume whose first segment is not
+    linear (striped, thin, raid, ...) is listed without a filesystem."""
+    found = []
+    for vg_name, vg in sorted(vgs.items()):
+        for lv_name, lv in sorted(vg["lvs"].items()):
+            if lv_name.startswith("["):  # hidden sub-volumes of raid, thin, cache
+                continue
+            fs = {}
+            first = min(lv["segments"], key=lambda s: s["start"]) if lv["segments"] else None
+            if first is not None and lv["attr"][:1] == "-" and first["type"] in SAFE_SEGTYPES \
+                    and first["stripes"] == 1:
+                try:
+                    path, start, _last = parse_ranges(first["ranges"])[0]
+                except (ValueError, IndexError):
+                    path = None
+                if path in vg["pvs"]:
+                    fs = probe_filesystem(host.runner, path, offset=vg["pvs"][path] + start * vg["extent"],
+                                          size=first["size"] * vg["extent"])
+            found.append({"vg": vg_name, "lv": lv_name, "vg_uuid": vg["uuid"], "lv_uuid": lv["uuid"],
+                          "fstype": fs.get("TYPE"), "uuid": fs.get("UUID"), "label": fs.get("LABEL")})
+    return found

@@ -34,6 +34,7 @@ import json
 import os
 import re
 import runpy
+import signal
 import subprocess
 import sys
 import time
@@ -116,6 +117,19 @@ class Run:
                 sys.stderr.flush()
             finally:
                 os._exit(code)
+
+    def poll(self):
+        """The exit status once the run has ended, else None."""
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self):
+        """SIGKILL, as a controller that dies or a user's kill -9 would; the tools it started run on."""
+        if self.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
 
     def communicate(self, timeout):
         deadline = time.time() + timeout

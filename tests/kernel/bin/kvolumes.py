@@ -7,7 +7,9 @@
 
 The images are built here, in the guest (bin/kvolumes.py build_*), since
 lvcreate and cryptsetup need device-mapper: lvm.img (raw GPT: 1=boot ext4,
-2=LVM PV of VG vg0 with LVs root and var, ext4), luks-lvm.qcow2 (the same with
+2=LVM PV of VG vg0 with LVs root and var, ext4; root has an /etc/fstab that
+mounts them the way installers write it: /dev/mapper/vg0-root at /,
+LABEL=boot at /boot, /dev/vg0/var at /var), luks-lvm.qcow2 (the same with
 the PV inside LUKS2) and luks1.img (2=LUKS1 with ext4 inside). Every lvm2
 command of the build is limited to the image's device (--devices), so the
 "host" VG vg0 that a case makes on a loop device of its own can exist beside it.
@@ -24,7 +26,7 @@ import signal
 import subprocess
 import time
 
-from ktlib import WORK, CheckFailed, brief, expect, kernel, mounted_at, run, run_cases, main_exit
+from ktlib import WORK, CheckFailed, brief, expect, kernel, mounted_at, run, run_cases, main_exit, start
 
 IMAGES = os.path.join(WORK, "volumes")
 LVM_IMG = os.path.join(IMAGES, "lvm.img")
@@ -33,8 +35,14 @@ LUKS1 = os.path.join(IMAGES, "luks1.img")
 HOST_DISK = os.path.join(IMAGES, "host-vg0.img")
 KEYFILE = os.path.join(IMAGES, "keyfile")
 PASS = "correct horse battery staple"
+FSTAB = """# written by kvolumes.py, as an installer would
+/dev/mapper/vg0-root / ext4 errors=remount-ro 0 1
+LABEL=boot /boot ext4 defaults 0 2
+/dev/vg0/var /var ext4 defaults 0 2
+"""
 MNT = os.path.join(WORK, "mnt", "vol")
 MNT2 = os.path.join(WORK, "mnt", "vol2")
+BUILD_MNT = os.path.join(WORK, "mnt", "vol-build")
 # lvm2 of the build and of the "host": no udev in the guest, no devices file
 LVM_CONFIG = "activation { udev_sync=0 udev_rules=0 } devices { use_devicesfile=0 }"
 FAST_LUKS = ["--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--batch-mode"]
@@ -75,6 +83,15 @@ def build_disk(path, inside, luks_type=None):
                 for lv, size in (("root", "32M"), ("var", "16M")):
                     lvm("lvcreate", dev, "-q", "-y", "-L", size, "-n", lv, "vg0")
                     sh("mkfs.ext4", "-q", "-L", lv, "/dev/mapper/vg0-" + lv)
+                os.makedirs(BUILD_MNT, exist_ok=True)
+                sh("mount", "/dev/mapper/vg0-root", BUILD_MNT)
+                try:
+                    for name in ("etc", "boot", "var"):
+                        os.mkdir(os.path.join(BUILD_MNT, name))
+                    with open(os.path.join(BUILD_MNT, "etc", "fstab"), "w", encoding="utf-8") as f:
+                        f.write(FSTAB)
+                finally:
+                    sh("umount", BUILD_MNT)
                 lvm("vgchange", dev, "-q", "-an", "vg0")
             else:
                 sh("mkfs.ext4", "-q", "-L", "secret", dev)
@@ -301,8 +318,65 @@ def busy_lv():
     return "%s held by process %d: refused naming it, nothing below pulled away; then taken down" % (maps, holder.pid)
 
 
+def tree_luks_lvm():
+    """layout tree of luks-lvm.qcow2 (its root vg0/root inside LUKS2): the first run is killed (SIGKILL)
+    once it has opened LUKS, the re-run adopts what it left and mounts the tree as the image's fstab says
+    (/boot a partition, /var the LV /dev/vg0/var); a second run changes nothing; absent takes it all down;
+    read-only again, the data written to /var is there."""
+    args = {"image": LUKS_LVM, "path": MNT, "partition": "LV=vg0/root", "layout": "tree", "backend": "nbd",
+            "passphrase": PASS}
+    proc = start("image_mount", args)
+    deadline = time.time() + 120
+    while proc.poll() is None and time.time() < deadline and not [n for n in image_maps() if n.endswith("-p2")]:
+        time.sleep(0.05)
+    killed = proc.poll() is None
+    if killed:
+        proc.kill()
+    proc.communicate(timeout=600)
+    left = kernel()
+    if killed:
+        stopped = "killed with %s open and %d mounts" % (image_maps() or "nothing", len(left["mounts"]))
+    else:
+        stopped = "finished before it could be killed"
+    r = run("image_mount", args)
+    k = kernel()
+    tree = {e.get("target"): e for e in r.get("tree", [])}
+    var_dev = (tree.get("/var") or {}).get("device") or ""
+    expect([("changed", r.get("changed") is True),
+            ("the tree is /, /boot, /var (%s)" % sorted(tree), sorted(tree) == ["/", "/boot", "/var"]),
+            ("/var is the logical volume vg0/var", (tree.get("/var") or {}).get("volume") == "vg0/var"),
+            ("/boot is partition 1", (tree.get("/boot") or {}).get("partition") == 1),
+            # ours, or lvm2's own when its event activation took vg0 once the killed run had opened LUKS
+            ("the kernel has vg0/var at /var (%s)" % var_dev,
+             (var_dev == "/dev/mapper/vg0-var" or (var_dev.startswith("/dev/mapper/virtdisk-")
+                                                    and var_dev.endswith("-vg0-var")))
+             and mounted_at(k, os.path.join(MNT, "var")) == [var_dev]),
+            ("and a partition at /boot", len(mounted_at(k, os.path.join(MNT, "boot"))) == 1),
+            ("the LUKS mapping was not opened twice", len([n for n in image_maps() if n.endswith("-p2")]) == 1),
+            ("nothing opened again that the killed run had opened",
+             not killed or not [a for a in r.get("actions", []) if a.startswith("opened the LUKS")])],
+           "%s; result: %s kernel: %s" % (stopped, brief(r), k))
+    with open(os.path.join(MNT, "var", "data"), "w", encoding="utf-8") as f:
+        f.write("written on the image's /var")
+    again = run("image_mount", args)
+    expect([("a second run changed nothing", again.get("changed") is False)], brief(again))
+    gone = down(LUKS_LVM)
+    k = kernel()
+    expect([("absent changed", gone.get("changed") is True),
+            ("no dm map, nbd or qemu helper left", k["dm"] == [] and k["nbd"] == [] and k["qemu"] == [])],
+           "absent: %s kernel: %s" % (brief(gone), k))
+    ro = run("image_mount", dict(args, read_only=True))
+    expect([("read-only tree mounted", ro.get("changed") is True),
+            ("the data written to /var is there", read(os.path.join(MNT, "var", "data")) == "written on the image's /var")],
+           brief(ro))
+    down(LUKS_LVM)
+    return "tree of LV vg0/root in LUKS2 (first run %s): /boot partition 1, /var %s; read-only again" % (
+        stopped, var_dev)
+
+
 CASES = [
     ("lvm-same-named-vg-loop", same_named_vg),
+    ("lvm-tree-luks-killed-nbd", tree_luks_lvm),
     ("luks2-lvm-nbd-qcow2", luks_lvm),
     ("luks1-partition-keyfile", luks1_partition),
     ("lvm-busy-lv", busy_lv),

@@ -43,8 +43,8 @@ def phase_of(top, host, text, nodes=None):
     tree = layout.from_fstab(TABLE, 3, fstab.parse(text), "/img/os.img", host.filesystems.can_mount)
     done = []
 
-    def do(number, steps):
-        done.append((number, [(s.op, s.args.get("path")) for s in steps]))
+    def do(mount, steps):
+        done.append((mount.number, [(s.op, s.args.get("path")) for s in steps]))
         return None
     phase = treephase.Phase(host, tree, str(top), "nodev,nosuid", False, "auto", nodes or {}, {}, do)
     return phase, done
@@ -165,3 +165,35 @@ def test_two_root_subvolumes_fail_and_name_both(tmp_path):
     with pytest.raises(VirtDiskError) as info:
         treephase.root_subvolume(top, BTRFS_TABLE, 1)
     assert "@, root" in str(info.value)
+
+
+class FakeVolume(object):
+    def __init__(self, device, major, minor):
+        self.device, self.major, self.minor = device, major, minor
+
+
+def test_logical_volumes_of_the_tree_are_activated_then_mounted(root, tmp_path):
+    top, host = root
+    (top / "var").mkdir()
+    lvs = [{"vg": "vg0", "lv": "var", "vg_uuid": "V", "lv_uuid": "L1", "fstype": "xfs", "uuid": "7a5", "label": None},
+           {"vg": "vg0", "lv": "srv", "vg_uuid": "V", "lv_uuid": "L2", "fstype": "ext4", "uuid": "5e7", "label": "srv"}]
+    tree = layout.from_fstab(TABLE, 3, fstab.parse("/dev/vg0/var /var auto defaults 0 2\nLABEL=srv /srv ext4 ro 0 2\n"),
+                             "/img/os.img", host.filesystems.can_mount, volumes=lambda: lvs)
+    srv = FakeVolume("/dev/mapper/virtdisk-k-vg0-srv", 253, 4)
+    (tmp_path / "mountinfo").write_text(u"90 1 253:4 / %s ro,nosuid,nodev,relatime - ext4 %s ro\n" % (top / "srv", srv.device))
+    done = []
+
+    def do(mount, steps):
+        done.append((mount.key, [(s.op, s.args) for s in steps]))
+        return FakeVolume("/dev/mapper/virtdisk-k-vg0-var", 253, 3)
+    phase = treephase.Phase(host, tree, str(top), "nodev,nosuid", False, "auto", {("lv", "vg0", "srv"): srv}, {}, do)
+    phase.run()
+    assert [key for key, _steps in done] == [("lv", "vg0", "var")]
+    ops = done[0][1]
+    assert [op for op, _args in ops] == ["volume", "mount_tree"]
+    assert ops[0][1]["spec"] == {"kind": "lv", "vg": "vg0", "lv": "var"}
+    assert ops[1][1]["volume"] == {"kind": "lv", "vg": "vg0", "lv": "var"} and ops[1][1]["fstype"] == "xfs"
+    by_target = {e["target"]: e for e in phase.entries}
+    assert by_target["/var"]["volume"] == "vg0/var" and by_target["/var"]["partition"] is None
+    assert by_target["/var"]["device"] == "/dev/mapper/virtdisk-k-vg0-var"
+    assert by_target["/srv"]["device"] == srv.device  # mounted already: nothing to do

@@ -93,7 +93,7 @@ def test_a_missing_source_with_nofail_is_a_warning():
 
 
 def test_lvm_source_fails_without_nofail():
-    with pytest.raises(VirtDiskError, match="names no partition of a disk"):
+    with pytest.raises(VirtDiskError, match="neither a partition nor a logical volume of the image is /dev/mapper/vg-lv"):
         tree_of(FSTAB + "/dev/mapper/vg-lv /lv ext4 defaults 0 0\n")
 
 
@@ -166,3 +166,82 @@ def test_dps_first_of_a_type_wins_and_mbr_has_none():
     assert "partition 2 of the same type comes first" in tree.skipped[0]["reason"]
     mbr = Table("dos", [part(1, "ext4", "0x83"), part(2, "ext4", "0x83")])
     assert [m.target for m in layout.from_dps(mbr, 1, "x86_64", lambda p: "missing", everything).mounts] == ["/"]
+
+
+# An installer's LVM layout: /boot on partition 1, a PV on partition 2 with VG "ubuntu-vg" (a "-" in its name)
+LVM_TABLE = Table("gpt", [part(1, "ext4", label="boot", uuid="b007"), part(2, "LVM2_member", uuid="pv-uuid")])
+LVS = [{"vg": "ubuntu-vg", "lv": "ubuntu-lv", "vg_uuid": "AAAA-BB", "lv_uuid": "CCCC-DD", "fstype": "ext4",
+        "uuid": "r007", "label": "root"},
+       {"vg": "ubuntu-vg", "lv": "var", "vg_uuid": "AAAA-BB", "lv_uuid": "EEEE-FF", "fstype": "xfs",
+        "uuid": "7a5", "label": None},
+       {"vg": "ubuntu-vg", "lv": "srv", "vg_uuid": "AAAA-BB", "lv_uuid": "GGGG-HH", "fstype": "ext4",
+        "uuid": "5e7", "label": "srv"},
+       {"vg": "data", "lv": "pool", "vg_uuid": "XXXX", "lv_uuid": "YYYY", "fstype": None, "uuid": None,
+        "label": None}]
+ROOT_LV = {"kind": "lv", "vg": "ubuntu-vg", "lv": "ubuntu-lv"}
+
+
+def lvm_tree(text, root_volume=None, volumes=None):
+    root_volume = root_volume or ROOT_LV
+    volumes = volumes or LVS
+    calls = []
+
+    def read():
+        calls.append(1)
+        return volumes
+    tree = layout.from_fstab(LVM_TABLE, 0, fstab.parse(text), "/img/server.qcow2", everything,
+                             root_volume=root_volume, volumes=read)
+    return tree, calls
+
+
+def test_logical_volumes_by_every_name_an_installer_writes():
+    tree, calls = lvm_tree("/dev/disk/by-id/dm-uuid-LVM-AAAABBCCCCDD / ext4 defaults 0 1\n"
+                           "UUID=b007 /boot ext4 defaults 0 2\n"
+                           "/dev/mapper/ubuntu--vg-var /var auto defaults 0 2\n"
+                           "LABEL=srv /srv ext4 defaults 0 2\n"
+                           "/dev/ubuntu-vg/ubuntu-lv /mnt/again ext4 defaults 0 2\n")
+    got = [(m.target, m.number, m.volume and (m.volume["vg"], m.volume["lv"]), m.fstype) for m in tree.mounts]
+    assert got == [("/", 0, ("ubuntu-vg", "ubuntu-lv"), "ext4"), ("/boot", 1, None, "ext4"),
+                   ("/var", None, ("ubuntu-vg", "var"), "xfs"), ("/srv", None, ("ubuntu-vg", "srv"), "ext4"),
+                   ("/mnt/again", None, ("ubuntu-vg", "ubuntu-lv"), "ext4")]
+    assert tree.mounts[0].origin == "fstab" and tree.warnings == []
+    assert calls == [1]  # read once, and only for entries that are not partitions
+    assert tree.mounts[2].to_dict()["volume"] == "ubuntu-vg/var" and tree.mounts[2].to_dict()["partition"] is None
+
+
+def test_volumes_are_not_read_when_every_entry_is_a_partition():
+    _tree, calls = lvm_tree("UUID=b007 /boot ext4 defaults 0 2\n")
+    assert calls == []
+
+
+def test_a_root_entry_the_image_cannot_show_keeps_the_selected_root():
+    tree, _calls = lvm_tree("/dev/mapper/luks-1234 / ext4 defaults 0 1\n/dev/mapper/ubuntu--vg-var /var xfs defaults 0 2\n")
+    assert [m.target for m in tree.mounts] == ["/", "/var"]
+    assert tree.mounts[0].volume == ROOT_LV and tree.mounts[0].origin == "selector"
+    assert "/dev/mapper/luks-1234 at /" in tree.warnings[0]
+    assert "the logical volume ubuntu-vg/ubuntu-lv was selected as the root" in tree.warnings[0]
+
+
+def test_a_root_entry_naming_another_volume_is_a_warning():
+    tree, _calls = lvm_tree("/dev/ubuntu-vg/srv / ext4 defaults 0 1\n")
+    assert tree.mounts[0].volume == ROOT_LV
+    assert "(the logical volume ubuntu-vg/srv) at /" in tree.warnings[0]
+
+
+def test_missing_and_ambiguous_volumes():
+    with pytest.raises(VirtDiskError, match="neither a partition nor a logical volume of the image is /dev/vg9/x"):
+        lvm_tree("/dev/vg9/x /x ext4 defaults 0 2\n")
+    twins = LVS + [dict(LVS[2], vg="other", lv="srv2")]
+    with pytest.raises(VirtDiskError, match=r"LABEL=srv matches several logical volumes \(ubuntu-vg/srv, other/srv2\)"):
+        lvm_tree("LABEL=srv /srv ext4 defaults 0 2\n", volumes=twins)
+
+
+def test_lvm_names_without_lvm_in_the_image_are_not_read():
+    tree = tree_of(FSTAB + "/dev/mapper/vg-lv /lv ext4 nofail 0 0\n")
+    assert [s["target"] for s in tree.skipped if s["reason"] == "not in this image (nofail)"] == ["/lv"]
+
+
+@pytest.mark.parametrize("name, split", [("vg0-root", ("vg0", "root")), ("ubuntu--vg-ubuntu--lv", ("ubuntu-vg", "ubuntu-lv")),
+                                         ("a---b", ("a-", "b")), ("nodash", None), ("-x", None), ("x-", None)])
+def test_split_dm_name(name, split):
+    assert layout.split_dm_name(name) == split

@@ -87,3 +87,21 @@ def test_a_missing_vg_or_lv_or_pv_names_what_there_is():
         lvm.table(vgs, "vg0", "home", "disk.img")
     with pytest.raises(VirtDiskError, match="physical volume .unknown. is missing"):
         lvm.table(vgs, "vg0", "swap", "disk.img")
+
+
+def test_filesystems_probe_each_linear_volume_at_its_first_extent():
+    runner = FakeRunner([(["pvs"], (0, json.dumps(PVS), "")),
+                         (["lvs"], (0, json.dumps(report(seg("root", "linear", 0, 8, "/dev/loop0p2:2-9"),
+                                                         seg("thin", "thin", 0, 8, ""),
+                                                         seg("wide", "striped", 0, 8, "/dev/loop0p2:10-13 /dev/loop0p3:0-3",
+                                                             stripes=2, stripe_size=65536))), "")),
+                         (["blkid"], (0, "ID_FS_TYPE=ext4\nID_FS_UUID=r007\nID_FS_LABEL=root\n", ""))])
+    host = Host(runner)
+    vgs = lvm.read(host, ["/dev/loop0p2", "/dev/loop0p3"], "/img")
+    found = lvm.filesystems(host, vgs, "/img")
+    assert [(f["lv"], f["fstype"], f["uuid"], f["label"]) for f in found] == [
+        ("root", "ext4", "r007", "root"), ("thin", None, None, None), ("wide", None, None, None)]
+    blkid = [c for c in runner.calls if c[0] == "blkid"]
+    # pe_start 1 MiB + extent 2 x 4 MiB; 8 extents long
+    assert blkid == [["blkid", "-p", "-o", "udev", "-O", str(MIB + 2 * 4 * MIB), "-S", str(8 * 4 * MIB), "/dev/loop0p2"]]
+    assert found[0]["vg_uuid"] == "VGUU-ID" and found[0]["lv_uuid"] == "LVUU-ID-root"
