@@ -342,15 +342,15 @@ def tree_luks_lvm():
     k = kernel()
     tree = {e.get("target"): e for e in r.get("tree", [])}
     var_dev = (tree.get("/var") or {}).get("device") or ""
+    # ours, or lvm2's own when its event activation took vg0 once the killed run had opened LUKS
+    ours = var_dev.startswith("/dev/mapper/virtdisk-") and var_dev.endswith("-vg0-var")
+    var_is_lv = ours or var_dev == "/dev/mapper/vg0-var"
     expect([("changed", r.get("changed") is True),
             ("the tree is /, /boot, /var (%s)" % sorted(tree), sorted(tree) == ["/", "/boot", "/var"]),
             ("/var is the logical volume vg0/var", (tree.get("/var") or {}).get("volume") == "vg0/var"),
             ("/boot is partition 1", (tree.get("/boot") or {}).get("partition") == 1),
-            # ours, or lvm2's own when its event activation took vg0 once the killed run had opened LUKS
             ("the kernel has vg0/var at /var (%s)" % var_dev,
-             (var_dev == "/dev/mapper/vg0-var" or (var_dev.startswith("/dev/mapper/virtdisk-")
-                                                    and var_dev.endswith("-vg0-var")))
-             and mounted_at(k, os.path.join(MNT, "var")) == [var_dev]),
+             var_is_lv and mounted_at(k, os.path.join(MNT, "var")) == [var_dev]),
             ("and a partition at /boot", len(mounted_at(k, os.path.join(MNT, "boot"))) == 1),
             ("the LUKS mapping was not opened twice", len([n for n in image_maps() if n.endswith("-p2")]) == 1),
             ("nothing opened again that the killed run had opened",
