@@ -27,7 +27,7 @@ from ansible_collections.virt.disk.plugins.module_utils.state import discovery, 
 from ansible_collections.virt.disk.plugins.module_utils.state.imagecache import ImageCache
 from ansible_collections.virt.disk.plugins.module_utils.state.locking import Lock
 from ansible_collections.virt.disk.plugins.module_utils.volumes import stack
-from ansible_collections.virt.disk.plugins.module_utils.volumes.key import LUKS_FSTYPE, LVM_FSTYPE, Key
+from ansible_collections.virt.disk.plugins.module_utils.volumes.key import LUKS_FSTYPE, LVM_FSTYPE, Key, pv_places
 
 
 class ConvergeError(VirtDiskError):
@@ -315,9 +315,7 @@ class Run(object):
         (volumes.lvm.filesystems), or None when no partition can hold LVM.
         Running (ex), it maps the physical volumes' partitions and opens LUKS
         ones when a key is given; a dry pass reads those that are there."""
-        table = self.table
-        parts = [dict(table.whole, number=0)] if table.label is None else table.partitions
-        parts = [p for p in parts if p.get("fstype") in (LVM_FSTYPE, LUKS_FSTYPE)]
+        parts = pv_places(self.table)
         if not parts:
             return None
 

@@ -23,7 +23,7 @@ from ansible_collections.virt.disk.plugins.module_utils.mappers.base import MapC
 from ansible_collections.virt.disk.plugins.module_utils.mounts import clones, mount as mnt, options as mountopts
 from ansible_collections.virt.disk.plugins.module_utils.state.locking import DiskLock
 from ansible_collections.virt.disk.plugins.module_utils.volumes import dm, luks, lvm, stack
-from ansible_collections.virt.disk.plugins.module_utils.volumes.key import LUKS_FSTYPE, LVM_FSTYPE
+from ansible_collections.virt.disk.plugins.module_utils.volumes.key import LUKS_FSTYPE, LVM_FSTYPE, pv_places
 
 
 class Executor(object):
@@ -186,13 +186,9 @@ class Executor(object):
         """The devices holding LVM physical volumes: partitions (mapped here
         if need be), and the insides of LUKS partitions when a key is given.
         Returns (devices, LUKS partitions left closed for want of a key)."""
-        table = self.table_of()
-        parts = [dict(table.whole, number=0)] if table is None or table.label is None else table.partitions
         devices, locked = [], []
-        for part in parts:
+        for part in pv_places(self.table_of()):
             fstype, number = part.get("fstype"), part["number"]
-            if fstype not in (LVM_FSTYPE, LUKS_FSTYPE):
-                continue
             if number:
                 self._do_map(number, self.want.mapper)
             if fstype == LUKS_FSTYPE:

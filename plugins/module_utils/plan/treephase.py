@@ -198,11 +198,7 @@ class Phase(object):
         return "fstab line %d" % mount.line if mount.origin == "fstab" else mount.source
 
     def _entry(self, mount, host_path, node):
-        return {"target": mount.target, "path": host_path, "partition": mount.to_dict()["partition"],
-                "volume": mount.to_dict()["volume"],
-                "device": node.device if node is not None else None, "source": mount.source,
-                "fstype": mount.fstype, "options": wanted_options(mount, self.opts), "origin": mount.origin,
-                "fstab_line": mount.line}
+        return _entry(mount, host_path, node, wanted_options(mount, self.opts))
 
 
 def pending_root(host, root, number, subvol, fs_options, opts, steps, root_node):
@@ -231,8 +227,11 @@ def _root_options(host, root, mount, opts, subvol=None):
 
 
 def _root_entry(tree, root, node, opts):
-    mount = tree.mounts[0]
-    return {"target": "/", "path": root, "partition": mount.to_dict()["partition"], "volume": mount.to_dict()["volume"],
-            "device": node.device if node else None,
-            "source": mount.source, "fstype": mount.fstype, "options": opts, "origin": mount.origin,
-            "fstab_line": mount.line}
+    return _entry(tree.mounts[0], root, node, opts)
+
+
+def _entry(mount, host_path, node, options):
+    """The result's "tree" entry of mount, at host_path on node (None: not there yet), with options."""
+    entry = mount.to_dict()
+    entry.update(path=host_path, device=node.device if node is not None else None, options=options)
+    return entry

@@ -45,7 +45,7 @@ import subprocess
 import time
 
 from ktlib import IMAGES, REPO, WORK, CheckFailed, brief, clean_checks, expect, kernel, log, mounted_at, named, \
-    qemu_argv, record, run, kreset, main_exit
+    qemu_argv, record, run, kreset, main_exit, sh
 
 PLAYBOOKS = os.path.join(REPO, "tests", "kernel", "playbooks")
 IMAGE = os.path.join(IMAGES, "disk.qcow2")
@@ -139,15 +139,6 @@ def remove_lvm_block():
     if kept != text:
         with open(LVM_FILE, "w", encoding="utf-8") as f:
             f.write(kept)
-
-
-def sh(*args):
-    """A command run by hand; its stdout. A failure raises CheckFailed."""
-    proc = subprocess.run([str(a) for a in args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, check=False)
-    if proc.returncode != 0:
-        raise CheckFailed("%s exited %d: %s" % (" ".join(map(str, args)), proc.returncode, proc.stderr.strip()))
-    return proc.stdout.strip()
 
 
 def attach_and_settle():

@@ -207,6 +207,15 @@ def khand(*args):
     return proc.stdout.strip()
 
 
+def sh(*args, data=None):
+    """A command run by hand (a build step, the "host"'s own lvm2); its stdout. A failure raises CheckFailed."""
+    proc = subprocess.run([str(a) for a in args], input=data, stdin=None if data is not None else subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
+    if proc.returncode != 0:
+        raise CheckFailed("%s exited %d: %s" % (" ".join(map(str, args)), proc.returncode, proc.stderr.strip()))
+    return proc.stdout.strip()
+
+
 def kreset():
     subprocess.run([os.path.join(BIN, "kreset")], stdout=subprocess.DEVNULL, check=False)
 

@@ -26,7 +26,7 @@ import signal
 import subprocess
 import time
 
-from ktlib import WORK, CheckFailed, brief, expect, kernel, mounted_at, run, run_cases, main_exit, start
+from ktlib import WORK, CheckFailed, brief, expect, kernel, mounted_at, run, run_cases, main_exit, sh, start
 
 IMAGES = os.path.join(WORK, "volumes")
 LVM_IMG = os.path.join(IMAGES, "lvm.img")
@@ -46,15 +46,6 @@ BUILD_MNT = os.path.join(WORK, "mnt", "vol-build")
 # lvm2 of the build and of the "host": no udev in the guest, no devices file
 LVM_CONFIG = "activation { udev_sync=0 udev_rules=0 } devices { use_devicesfile=0 }"
 FAST_LUKS = ["--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--batch-mode"]
-
-
-def sh(*args, data=None):
-    """Run a command of the build or of the "host"; its stdout. A failure raises CheckFailed."""
-    proc = subprocess.run([str(a) for a in args], input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, check=False)
-    if proc.returncode != 0:
-        raise CheckFailed("%s exited %d: %s" % (" ".join(map(str, args)), proc.returncode, proc.stderr.strip()))
-    return proc.stdout.strip()
 
 
 def lvm(command, device, *args):
