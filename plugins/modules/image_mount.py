@@ -136,9 +136,14 @@ options:
         C(/dev/VG/LV), C(/dev/disk/by-id/dm-name-VG-LV), C(/dev/disk/by-id/dm-uuid-LVM-...), and V(UUID=) or
         V(LABEL=) of the filesystem on one - are activated as for O(partition=LV=vg/lv) and mounted (the
         filesystems on them are probed read-only at the volume's first extent, nothing is activated to find them);
-        physical volumes inside LUKS are opened with O(passphrase) or O(keyfile). The root's own entry may name
-        it in a way the image cannot show (a LUKS mapping by its crypttab name); then the selected root is kept,
-        with a warning. C(/etc/crypttab) is not read.
+        physical volumes inside LUKS are opened with O(passphrase) or O(keyfile).
+      - Filesystems directly inside LUKS partitions - C(/dev/mapper/NAME) where the image's own C(/etc/crypttab)
+        gives NAME to a LUKS partition (by V(UUID=), V(PARTUUID=), V(LABEL=), V(PARTLABEL=) or device name),
+        and V(UUID=) or V(LABEL=) of the filesystem inside one - are opened with O(passphrase) or O(keyfile)
+        and mounted. The crypttab's key files and options are not used, nothing it names outside the image is
+        read. Without a key, an entry that may be inside a LUKS partition fails naming O(passphrase) and
+        O(keyfile) (unless it says V(nofail)). The root's own entry may name it in a way the image cannot show;
+        then the selected root is kept, with a warning.
       - Left out, and returned in RV(tree_skipped) with the reason - swap, network and pseudo filesystems,
         bind mounts, V(noauto) entries (unless O(tree_noauto)), and filesystems this kernel cannot mount (a
         warning, for example the vfat ESP where the kernel has no vfat; a root it cannot mount fails).
@@ -542,11 +547,15 @@ tree:
       description: The mount point on the host, resolved inside the image.
       type: str
     partition:
-      description: The partition number; null for a logical volume.
+      description: The partition number (for a filesystem inside LUKS, the LUKS partition's); null for a logical
+        volume.
       type: int
     volume:
       description: The logical volume (C(vg/lv)) mounted there, or null.
       type: str
+    encrypted:
+      description: Whether the filesystem is inside a LUKS partition (RV(tree[].device) is then its mapping).
+      type: bool
     device:
       description: Its device node; null in check mode before it is mapped.
       type: str

@@ -283,7 +283,7 @@ class Run(object):
                 return None
             ex.run(steps)
             if mount.volume is not None:
-                return stack.find_lv(ex.volumes(), self.image.key, mount.volume["vg"], mount.volume["lv"])
+                return ex.volume_for(mount.volume)
             return ex.node_for(mount.number)
         found = treephase.root_subvolume(want.path, self.table, want.number)
         if found is not None:
@@ -294,16 +294,17 @@ class Run(object):
                 return treephase.pending_root(self.host, want.path, want.number, subvol, fs_options, want.opts, steps,
                                               root_node)
             ex.run(steps)
+        locked = [] if want.key else [p["number"] for p in pv_places(self.table) if p.get("fstype") == LUKS_FSTYPE]
         work = treephase.layout_of(self.host, want.path, self.table, want.number, want.tree, self.image.path,
-                                   root_volume=want.volume, volumes=self._tree_volumes(obs, ex))
+                                   root_volume=want.volume, volumes=self._tree_volumes(obs, ex), locked=locked)
         nodes = {}
         for part in self.table.partitions:
             node = obs.node_of(att, part["number"], want.mapper)
             if node is not None:
                 nodes[part["number"]] = node
         for mount in work.mounts:
-            if mount.volume is not None and att is not None:
-                vol = stack.find_lv(att.volumes, self.image.key, mount.volume["vg"], mount.volume["lv"])
+            if mount.volume is not None:
+                vol = obs.volume_at(att, mount.volume, want.mapper)
                 if vol is not None:
                     nodes[mount.key] = vol
         return treephase.Phase(self.host, work, want.path, want.opts, want.read_only, want.mapper, nodes,
@@ -312,9 +313,11 @@ class Run(object):
     def _tree_volumes(self, obs, ex):
         """For the tree's fstab entries that are no partition: a callable that
         returns the image's logical volumes with the filesystems on them
-        (volumes.lvm.filesystems), or None when no partition can hold LVM.
-        Running (ex), it maps the physical volumes' partitions and opens LUKS
-        ones when a key is given; a dry pass reads those that are there."""
+        (volumes.lvm.filesystems) and the filesystems inside its LUKS
+        partitions ({"number", "fstype", "uuid", "label"}), or None when no
+        partition can hold either. Running (ex), it maps the partitions and
+        opens the LUKS ones when a key is given; a dry pass reads those that
+        are there."""
         parts = pv_places(self.table)
         if not parts:
             return None
@@ -322,18 +325,22 @@ class Run(object):
         def volumes():
             from ansible_collections.virt.disk.plugins.module_utils.volumes import lvm  # pylint: disable=import-outside-toplevel
             if ex is not None:
-                devices, _locked = ex.physical_volumes()
+                devices, _locked, insides = ex.physical_volumes()
             else:
-                devices = self._present_physical_volumes(obs.attachment, obs, parts)
+                devices, insides = self._present_physical_volumes(obs.attachment, obs, parts)
             vgs = lvm.read(self.host, devices, self.image.path) if devices else {}
-            return lvm.filesystems(self.host, vgs, self.image.path)
+            return lvm.filesystems(self.host, vgs, self.image.path) + [
+                {"number": number, "fstype": fs.get("TYPE"), "uuid": fs.get("UUID"), "label": fs.get("LABEL")}
+                for number, fs in sorted(insides.items())]
         return volumes
 
     def _present_physical_volumes(self, att, obs, parts):
-        """The devices of parts (LVM or LUKS partitions) that are there now: mapped partitions, open LUKS."""
-        devices = []
+        """What of parts (LVM or LUKS partitions) is there now: (the devices
+        of mapped physical volumes and open LUKS partitions that hold one,
+        {number: blkid probe} of the open LUKS partitions that hold none)."""
+        devices, insides = [], {}
         if att is None:
-            return devices
+            return devices, insides
         for part in parts:
             number = part["number"]
             node = obs.node_of(att, number, self.want.mapper) if number else None
@@ -344,9 +351,14 @@ class Run(object):
                 continue
             kernel_name = stack.kernel_name(node) if node is not None else os.path.basename(att.device)
             vol = stack.find_luks(att.volumes, self.image.key, number, kernel_name)
-            if vol is not None:
+            if vol is None:
+                continue
+            found = load_work().probe.probe_filesystem(self.host.runner, vol.device)
+            if found.get("TYPE") == LVM_FSTYPE:
                 devices.append(vol.device)
-        return devices
+            else:
+                insides[number] = found
+        return devices, insides
 
     def runtime_pass(self, ex):
         """The runtime phase (runtime/chroot.py) at path: with ex, its steps

@@ -23,7 +23,7 @@ from ansible_collections.virt.disk.plugins.module_utils.mappers.base import MapC
 from ansible_collections.virt.disk.plugins.module_utils.mounts import clones, mount as mnt, options as mountopts
 from ansible_collections.virt.disk.plugins.module_utils.state.locking import DiskLock
 from ansible_collections.virt.disk.plugins.module_utils.volumes import dm, luks, lvm, stack
-from ansible_collections.virt.disk.plugins.module_utils.volumes.key import LUKS_FSTYPE, LVM_FSTYPE, pv_places
+from ansible_collections.virt.disk.plugins.module_utils.volumes.key import LUKS_FSTYPE, LVM_FSTYPE, pv_places, spec_text
 
 
 class Executor(object):
@@ -154,12 +154,25 @@ class Executor(object):
         return stack.on_disk(self.host.sysfs, disk, partnodes.kernel_nodes(self.host.sysfs, disk, self.host.dev_root),
                              partnodes.dm_nodes(self.host.sysfs, disk, self.host.dev_root), self.host.dev_root)
 
+    def volume_for(self, spec):
+        """The volume spec ({"kind": "luks", "number"} or {"kind": "lv", "vg", "lv"}) is now, ours or made by
+        hand; None when it is not there."""
+        if spec["kind"] == "luks":
+            node = self.node_for(spec["number"]) if spec["number"] else None
+            kernel_name = stack.kernel_name(node) if node is not None else os.path.basename(self.device)
+            return stack.find_luks(self.volumes(), self.image.key, spec["number"], kernel_name)
+        return stack.find_lv(self.volumes(), self.image.key, spec["vg"], spec["lv"])
+
     def _do_volume(self, spec):
         self._disk.hold(self.device, self.host.timeout)
         if spec["kind"] == "luks":
-            self.volume_device = self._open_luks(spec["number"])
+            if spec["number"]:
+                self._do_map(spec["number"], self.want.mapper)
+            device = self._open_luks(spec["number"])
         else:
-            self.volume_device = self._activate_lv(spec["vg"], spec["lv"])
+            device = self._activate_lv(spec["vg"], spec["lv"])
+        if spec == self.want.volume:
+            self.volume_device = device
 
     def _open_luks(self, number):
         """Open the LUKS partition number (0: the whole device) as ours, or
@@ -185,26 +198,31 @@ class Executor(object):
     def physical_volumes(self):
         """The devices holding LVM physical volumes: partitions (mapped here
         if need be), and the insides of LUKS partitions when a key is given.
-        Returns (devices, LUKS partitions left closed for want of a key)."""
-        devices, locked = [], []
+        Returns (devices, LUKS partitions left closed for want of a key,
+        {number: blkid probe} of the LUKS partitions opened that hold no
+        physical volume)."""
+        devices, locked, insides = [], [], {}
         for part in pv_places(self.table_of()):
             fstype, number = part.get("fstype"), part["number"]
             if number:
                 self._do_map(number, self.want.mapper)
             if fstype == LUKS_FSTYPE:
-                if not self.want.key:
+                # without a key only a mapping that is open already (by hand, or by an earlier run) is looked into
+                if not self.want.key and self.volume_for({"kind": "luks", "number": number}) is None:
                     locked.append(number)
                     continue
                 inside = self._open_luks(number)
-                if probe.probe_filesystem(self.host.runner, inside).get("TYPE") != LVM_FSTYPE:
+                found = probe.probe_filesystem(self.host.runner, inside)
+                if found.get("TYPE") != LVM_FSTYPE:
+                    insides[number] = found
                     continue
                 devices.append(inside)
             else:
                 devices.append(self.node_for(number).device if number else self.device)
-        return devices, locked
+        return devices, locked, insides
 
     def _activate_lv(self, vg, lv):
-        devices, locked = self.physical_volumes()
+        devices, locked, _insides = self.physical_volumes()
         vgs = lvm.read(self.host, devices, self.image.path) if devices else {}
         if vg not in vgs and locked:
             numbers = ", ".join(map(str, locked))
@@ -242,17 +260,16 @@ class Executor(object):
         self._mount(path, number, self.want.fstype, self.want.opts, device=device)
 
     def _do_mount_tree(self, path, number, fstype, opts, record=None, volume=None):
-        """Mount a partition of a tree (plan/treephase.py), or the logical
-        volume volume ({"kind": "lv", "vg", "lv"}, activated by a volume step
-        before); path is resolved inside the tree. record: what the state
-        file keeps instead of the options mounted with (the root's subvolume
-        is the tree's, not asked for)."""
+        """Mount a partition of a tree (plan/treephase.py), or the volume
+        volume (a logical volume or the inside of a LUKS partition, opened by
+        a volume step before); path is resolved inside the tree. record: what
+        the state file keeps instead of the options mounted with (the root's
+        subvolume is the tree's, not asked for)."""
         device = None
         if volume is not None:
-            vol = stack.find_lv(self.volumes(), self.image.key, volume["vg"], volume["lv"])
+            vol = self.volume_for(volume)
             if vol is None:
-                raise VirtDiskError("the logical volume %s/%s is not active" % (volume["vg"], volume["lv"]),
-                                    step="mount it at %s" % path)
+                raise VirtDiskError("%s is not open" % spec_text(volume), step="mount it at %s" % path)
             device = vol.device
         self._mount(path, number, fstype, opts, tree=True, device=device)
         if record is not None:

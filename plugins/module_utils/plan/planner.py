@@ -13,6 +13,7 @@ from __future__ import annotations
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.kernel import mountinfo
 from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
+from ansible_collections.virt.disk.plugins.module_utils.volumes.key import spec_text
 
 STATES = ("mounted", "mapped", "unmapped", "absent")
 TREE_SOURCES = ("auto", "fstab", "dps")  # where layout tree takes the tree from (plan/treephase.py)
@@ -43,10 +44,7 @@ class Want(object):
         self.key = key
 
     def volume_text(self):
-        spec = self.volume
-        if spec["kind"] == "luks":
-            return "the LUKS partition %d" % spec["number"] if spec["number"] else "the LUKS device"
-        return "the logical volume %s/%s" % (spec["vg"], spec["lv"])
+        return spec_text(self.volume)
 
     @property
     def device_read_only(self):

@@ -25,7 +25,8 @@ from ansible_collections.virt.disk.plugins.module_utils.kernel.filesystems impor
 from ansible_collections.virt.disk.plugins.module_utils.mounts import options as mountopts
 from ansible_collections.virt.disk.plugins.module_utils.plan.planner import Step
 from ansible_collections.virt.disk.plugins.module_utils.plan.tree import decide, merge_options, subvolume, wanted_options
-from ansible_collections.virt.disk.plugins.module_utils.tree import fstab, inroot, layout
+from ansible_collections.virt.disk.plugins.module_utils.tree import crypttab, fstab, inroot, layout
+from ansible_collections.virt.disk.plugins.module_utils.volumes.key import LUKS_FSTYPE
 
 
 def architecture(table, root_number):
@@ -101,20 +102,21 @@ def subvolume_root_steps(host, root, number, subvol, fs_options, opts, records):
                  record={"opts": opts, "fstype": None})]
 
 
-def layout_of(host, root, table, root_number, tree, image_path, root_volume=None, volumes=None):
+def layout_of(host, root, table, root_number, tree, image_path, root_volume=None, volumes=None, locked=()):
     """The layout.Tree of the image whose root is mounted at root; tree: Want.tree ({"source", "noauto"});
-    root_volume, volumes: as for layout.from_fstab."""
+    root_volume, volumes, locked: as for layout.from_fstab."""
     filesystems = host.filesystems or Filesystems()
     return read_layout(root, table, root_number, tree["source"], tree["noauto"], image_path, filesystems.can_mount,
-                       root_volume, volumes)
+                       root_volume, volumes, locked)
 
 
 def read_layout(root, table, root_number, source, with_noauto, image_path, can_mount, root_volume=None,
-                volumes=None):
+                volumes=None, locked=()):
     """The layout.Tree of the image whose root is mounted at root.
 
     source auto takes the fstab when it has an entry, else the DPS; fstab
-    fails without one."""
+    fails without one. The image's crypttab names its LUKS partitions' insides
+    when it has any."""
     entries = None
     if source in ("auto", "fstab"):
         text = inroot.read_text(root, "/etc/fstab")
@@ -123,7 +125,12 @@ def read_layout(root, table, root_number, source, with_noauto, image_path, can_m
             raise VirtDiskError("its root (partition %d) has %s /etc/fstab (tree_source: fstab)"
                                 % (root_number, "no entries in its" if text is not None else "no"))
     if entries:
-        return layout.from_fstab(table, root_number, entries, image_path, can_mount, with_noauto, root_volume, volumes)
+        crypt = None
+        if any(p.get("fstype") == LUKS_FSTYPE for p in table.partitions):
+            text = inroot.read_text(root, "/etc/crypttab")
+            crypt = layout.crypt_names(crypttab.parse(text), table) if text is not None else None
+        return layout.from_fstab(table, root_number, entries, image_path, can_mount, with_noauto, root_volume, volumes,
+                                 crypt, locked)
     return layout.from_dps(table, root_number, architecture(table, root_number), dir_state(root), can_mount)
 
 

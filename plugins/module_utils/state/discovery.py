@@ -63,11 +63,15 @@ class Observed(object):
 
     def volume_of(self, att, want):
         """The volume want.volume selects on att, ours or made by hand, or None."""
-        spec = want.volume
+        return self.volume_at(att, want.volume, want.mapper)
+
+    def volume_at(self, att, spec, mapper):
+        """The volume spec ({"kind": "luks", "number"}, {"kind": "lv", "vg",
+        "lv"}) on att, ours or made by hand, or None."""
         if att is None or spec is None:
             return None
         if spec["kind"] == "luks":
-            node = self.node_of(att, spec["number"], want.mapper)
+            node = self.node_of(att, spec["number"], mapper)
             kernel_name = stack.kernel_name(node) if node is not None else None
             return stack.find_luks(att.volumes, self.image.key, spec["number"], kernel_name)
         return stack.find_lv(att.volumes, self.image.key, spec["vg"], spec["lv"])

@@ -92,17 +92,22 @@ def unescape_udev(name):
     return re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), name)
 
 
+def table_lines(text, least):
+    """(line number, fields) of each line of a table like fstab or crypttab
+    that has at least least fields; comments and blank lines left out."""
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            fields = line.split()
+            if len(fields) >= least:
+                yield number, fields
+
+
 def parse(text):
     """The entries of an fstab text, in order. Lines that are not entries
     (comments, blanks, fewer than three fields) are left out."""
     entries = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        fields = line.split()
-        if len(fields) < 3:
-            continue
+    for number, fields in table_lines(text, 3):
         options = [o for o in unescape(fields[3]).split(",") if o] if len(fields) > 3 else []
         entries.append(Entry(number, unescape(fields[0]), unescape(fields[1]), unescape(fields[2]), options))
     return entries

@@ -14,15 +14,17 @@ from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskEr
 from ansible_collections.virt.disk.plugins.module_utils.image import dps, selector
 from ansible_collections.virt.disk.plugins.module_utils.image.parttable import describe
 from ansible_collections.virt.disk.plugins.module_utils.tree import fstab
+from ansible_collections.virt.disk.plugins.module_utils.volumes.key import LUKS_FSTYPE, spec_text
 
 
 class Mount(object):
     """One mount of the tree: target (in the image, "/" for the root),
     partition number, fstype (None: detect), options (list), origin
     ("selector", "fstab", "dps"), source (the fstab source or a description),
-    line (of the fstab, or None), volume (a logical volume of the image,
-    {"kind": "lv", "vg", "lv"}, mounted instead of the partition; number
-    is then None, or the root's selected number)."""
+    line (of the fstab, or None), volume (what is mounted instead of the
+    partition: a logical volume of the image, {"kind": "lv", "vg", "lv"},
+    number then None or the root's selected number; or the inside of LUKS
+    partition number, {"kind": "luks", "number"})."""
 
     def __init__(self, target, number, fstype, options, origin, source, line=None, volume=None):
         self.target = target
@@ -36,16 +38,18 @@ class Mount(object):
 
     @property
     def key(self):
-        """What is mounted: the partition number, or ("lv", vg, lv)."""
-        return self.number if self.volume is None else ("lv", self.volume["vg"], self.volume["lv"])
+        """What is mounted: the partition number, ("lv", vg, lv) or ("luks", number)."""
+        return self.number if self.volume is None else volume_key(self.volume)
 
     @property
     def what(self):
-        return "partition %d" % self.number if self.volume is None else lv_text(self.volume)
+        return "partition %d" % self.number if self.volume is None else spec_text(self.volume)
 
     def to_dict(self):
-        return {"target": self.target, "partition": self.number if self.volume is None else None,
-                "volume": lv_text(self.volume, bare=True) if self.volume else None, "fstype": self.fstype,
+        lv = self.volume is not None and self.volume["kind"] == "lv"
+        return {"target": self.target, "partition": None if lv else self.number,
+                "volume": lv_text(self.volume) if lv else None,
+                "encrypted": self.volume is not None and self.volume["kind"] == "luks", "fstype": self.fstype,
                 "options": ",".join(self.options), "origin": self.origin, "source": self.source,
                 "fstab_line": self.line}
 
@@ -53,9 +57,14 @@ class Mount(object):
         return "Mount(%s <- %s %s)" % (self.target, self.what, ",".join(self.options))
 
 
-def lv_text(volume, bare=False):
-    name = "%s/%s" % (volume["vg"], volume["lv"])
-    return name if bare else "the logical volume " + name
+def volume_key(volume):
+    if volume["kind"] == "luks":
+        return ("luks", volume["number"])
+    return ("lv", volume["vg"], volume["lv"])
+
+
+def lv_text(volume):
+    return "%s/%s" % (volume["vg"], volume["lv"])
 
 
 def split_dm_name(name):
@@ -74,28 +83,55 @@ def split_dm_name(name):
 
 
 def find_volume(entry, volumes):
-    """The logical volume (an entry of volumes.lvm.filesystems) an fstab entry
-    names: by /dev/VG/LV, /dev/mapper/VG-LV, its dm uuid LVM-..., or the
-    UUID or LABEL of the filesystem on it; None. Raises VirtDiskError when it
-    names several."""
+    """The volume an fstab entry names, an entry of volumes: a logical
+    volume (volumes.lvm.filesystems: "vg", "lv", ...) by /dev/VG/LV,
+    /dev/mapper/VG-LV, its dm uuid LVM-..., or the UUID or LABEL of the
+    filesystem on it; the inside of a LUKS partition ({"number", "fstype",
+    "uuid", "label"}) by the UUID or LABEL of its filesystem; None. Raises
+    VirtDiskError when it names several."""
     kind, value = entry.kind, entry.value
+    lvs = [v for v in volumes if "vg" in v]
     if kind == "lv":
         want = tuple(value.split("/", 1))
-        found = [v for v in volumes if (v["vg"], v["lv"]) == want]
+        found = [v for v in lvs if (v["vg"], v["lv"]) == want]
     elif kind == "dm_name":
         want = split_dm_name(value)
-        found = [v for v in volumes if (v["vg"], v["lv"]) == want]
+        found = [v for v in lvs if (v["vg"], v["lv"]) == want]
     elif kind == "dm_uuid":
-        found = [v for v in volumes if v["vg_uuid"] and v["lv_uuid"]
+        found = [v for v in lvs if v["vg_uuid"] and v["lv_uuid"]
                  and value == "LVM-" + (v["vg_uuid"] + v["lv_uuid"]).replace("-", "")]
     elif kind in ("uuid", "label"):
-        found = [v for v in volumes if v[kind] is not None and v[kind] == value]
+        found = [v for v in volumes if v[kind] is not None
+                 and (v[kind].lower() == value.lower() if kind == "uuid" else v[kind] == value)]
     else:
         found = []
     if len(found) > 1:
-        raise VirtDiskError("fstab line %d: %s matches several logical volumes (%s); the image's fstab is ambiguous"
-                            % (entry.line, entry.source, ", ".join("%s/%s" % (v["vg"], v["lv"]) for v in found)))
+        raise VirtDiskError("fstab line %d: %s matches several volumes of the image (%s); the image's fstab is "
+                            "ambiguous" % (entry.line, entry.source, ", ".join(spec_text(as_spec(v)) for v in found)))
     return found[0] if found else None
+
+
+def as_spec(found):
+    """The Mount.volume of an entry find_volume returns."""
+    if "vg" in found:
+        return {"kind": "lv", "vg": found["vg"], "lv": found["lv"]}
+    return {"kind": "luks", "number": found["number"]}
+
+
+def crypt_names(entries, table):
+    """{name: partition number} of the image's crypttab entries
+    (tree.crypttab.parse) whose device is a LUKS partition of table."""
+    names = {}
+    for entry in entries:
+        if entry.kind is None:
+            continue
+        if entry.kind == "device":
+            found = [entry.value] if table.get(entry.value) is not None else []
+        else:
+            found = selector.matching(table, entry.kind, entry.value)
+        if len(found) == 1 and selector.fstype_of(table, found[0]) == LUKS_FSTYPE:
+            names[entry.name] = found[0]
+    return names
 
 
 class Tree(object):
@@ -143,13 +179,17 @@ def find_source(entry, table):
     return found[0] if found else None
 
 
-def from_fstab(table, root_number, entries, image, can_mount, with_noauto=False, root_volume=None, volumes=None):
+def from_fstab(table, root_number, entries, image, can_mount, with_noauto=False, root_volume=None, volumes=None,
+               crypt=None, locked=()):
     """The tree an fstab describes. entries: fstab.parse() of the image's
     fstab. can_mount(fstype) says whether this kernel mounts that
-    filesystem. root_volume: the logical volume selected as the root, or
-    None. volumes: a callable that returns the image's logical volumes
-    (volumes.lvm.filesystems), called only when an entry is not a partition;
-    None when the image has no LVM. Fails (VirtDiskError) on a source that is
+    filesystem. root_volume: the volume selected as the root (a logical
+    volume, or the inside of a LUKS partition), or None. volumes: a callable
+    that returns the image's volumes and the filesystems on them (see
+    find_volume), called only when an entry is not a partition; None when
+    the image has neither LVM nor LUKS. crypt: {name: LUKS partition number}
+    of the image's crypttab (crypt_names). locked: the LUKS partitions that
+    stay closed for want of a key. Fails (VirtDiskError) on a source that is
     not in this image (unless the entry says nofail), a root entry that
     cannot be mounted, and two entries for one mount point."""
     mounts = [_root(root_number, root_volume)]
@@ -163,18 +203,26 @@ def from_fstab(table, root_number, entries, image, can_mount, with_noauto=False,
             skipped.append({"target": target, "source": entry.source, "fstab_line": entry.line, "reason": why})
             continue
         number = find_source(entry, table)
-        volume = None
-        if number is None and entry.kind not in (None, "device") and volumes is not None:
+        volume = found = None
+        if number is None and entry.kind == "dm_name" and entry.value in (crypt or {}):
+            number = crypt[entry.value]
+            volume = {"kind": "luks", "number": number}
+        elif number is None and entry.kind not in (None, "device") and volumes is not None:
             if not known:
                 known.append(volumes())
             found = find_volume(entry, known[0])
             if found is not None:
-                volume = {"kind": "lv", "vg": found["vg"], "lv": found["lv"]}
+                volume = as_spec(found)
+                number = volume.get("number")
         if number is None and volume is None:
             what = ("it names no partition of a disk (RAID or another disk's device)" if entry.kind is None
-                    else "neither a partition nor a logical volume of the image is %s" % entry.source
+                    else "neither a partition nor a volume of the image is %s" % entry.source
                     if entry.kind in ("lv", "dm_name", "dm_uuid")
-                    else "no partition of the image has %s" % entry.source)
+                    else "no partition or volume of the image has %s" % entry.source)
+            if locked:
+                what += " (partition%s %s %s LUKS-encrypted and no key was given: set passphrase or keyfile to " \
+                        "look inside)" % ("s" if len(locked) > 1 else "", ", ".join(map(str, locked)),
+                                          "are" if len(locked) > 1 else "is")
             if target == "/":
                 # the root is the one selected and mounted already; its fstab line may name it in a way
                 # this image cannot show (a LUKS mapping by its crypttab name, a device of another machine)
@@ -193,7 +241,7 @@ def from_fstab(table, root_number, entries, image, can_mount, with_noauto=False,
             warnings.append("fstab line %d: %s names a device of the machine the image ran on; taken as "
                             "partition %d of the image" % (entry.line, entry.source, number))
         if volume is not None:
-            fstype = entry.fstype if entry.fstype not in ("auto", "") else found["fstype"]
+            fstype = entry.fstype if entry.fstype not in ("auto", "") else found["fstype"] if found else None
         else:
             fstype = entry.fstype if entry.fstype not in ("auto", "") else selector.fstype_of(table, number)
         options = fstab.mount_options(entry)
@@ -225,8 +273,8 @@ def from_fstab(table, root_number, entries, image, can_mount, with_noauto=False,
 
 
 def _root(root_number, root_volume):
-    if root_volume is not None and root_volume.get("kind") == "lv":
-        return Mount("/", root_number, None, [], "selector", lv_text(root_volume), volume=root_volume)
+    if root_volume is not None:
+        return Mount("/", root_number, None, [], "selector", spec_text(root_volume), volume=root_volume)
     return Mount("/", root_number, None, [], "selector", "partition %d" % root_number)
 
 

@@ -32,3 +32,10 @@ class Key(object):
         return self.passphrase is not None or self.keyfile is not None
 
     __nonzero__ = __bool__
+
+
+def spec_text(spec):
+    """A volume to open or activate, {"kind": "luks", "number"} or {"kind": "lv", "vg", "lv"}, in words."""
+    if spec["kind"] == "luks":
+        return "the LUKS partition %d" % spec["number"] if spec["number"] else "the LUKS device"
+    return "the logical volume %s/%s" % (spec["vg"], spec["lv"])

@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.image.parttable import Table
 from ansible_collections.virt.disk.plugins.module_utils.image import dps
-from ansible_collections.virt.disk.plugins.module_utils.tree import fstab, layout
+from ansible_collections.virt.disk.plugins.module_utils.tree import crypttab, fstab, layout
 
 X86_ROOT = "4f68bce3-e8cd-4db1-96e7-fbcaf984b709"
 LINUX = "0fc63daf-8483-4772-8e79-3d69d8477de4"
@@ -93,7 +93,7 @@ def test_a_missing_source_with_nofail_is_a_warning():
 
 
 def test_lvm_source_fails_without_nofail():
-    with pytest.raises(VirtDiskError, match="neither a partition nor a logical volume of the image is /dev/mapper/vg-lv"):
+    with pytest.raises(VirtDiskError, match="neither a partition nor a volume of the image is /dev/mapper/vg-lv"):
         tree_of(FSTAB + "/dev/mapper/vg-lv /lv ext4 defaults 0 0\n")
 
 
@@ -229,10 +229,11 @@ def test_a_root_entry_naming_another_volume_is_a_warning():
 
 
 def test_missing_and_ambiguous_volumes():
-    with pytest.raises(VirtDiskError, match="neither a partition nor a logical volume of the image is /dev/vg9/x"):
+    with pytest.raises(VirtDiskError, match="neither a partition nor a volume of the image is /dev/vg9/x"):
         lvm_tree("/dev/vg9/x /x ext4 defaults 0 2\n")
     twins = LVS + [dict(LVS[2], vg="other", lv="srv2")]
-    with pytest.raises(VirtDiskError, match=r"LABEL=srv matches several logical volumes \(ubuntu-vg/srv, other/srv2\)"):
+    with pytest.raises(VirtDiskError, match=r"LABEL=srv matches several volumes of the image "
+                                            r"\(the logical volume ubuntu-vg/srv, the logical volume other/srv2\)"):
         lvm_tree("LABEL=srv /srv ext4 defaults 0 2\n", volumes=twins)
 
 
@@ -245,3 +246,87 @@ def test_lvm_names_without_lvm_in_the_image_are_not_read():
                                          ("a---b", ("a-", "b")), ("nodash", None), ("-x", None), ("x-", None)])
 def test_split_dm_name(name, split):
     assert layout.split_dm_name(name) == split
+
+
+# an image whose data and home filesystems are directly inside LUKS partitions, named in its crypttab
+LUKS_TABLE = Table("gpt", [
+    part(1, "ext4", label="boot", uuid="b007"),
+    part(2, "ext4", X86_ROOT, label="root", uuid="7007"),
+    part(3, "crypto_LUKS", uuid="c3c3-AAAA", partlabel="data", partuuid="pu-3"),
+    part(4, "crypto_LUKS", uuid="c4c4"),
+    part(5, "crypto_LUKS", uuid="c5c5"),
+])
+CRYPTTAB = """
+# <name> <device> <key file> <options>
+cryptdata UUID=C3C3-aaaa none luks,discard
+crypthome PARTUUID=missing /etc/keys/home.key luks
+cryptswap /dev/vda4 /dev/urandom swap
+lonely
+"""
+INSIDES = [{"number": 4, "fstype": "ext4", "uuid": "1n51de", "label": "home"},
+           {"number": 5, "fstype": "xfs", "uuid": "5f5f", "label": None}]
+
+
+def luks_tree(text, insides=None, locked=(), crypt_text=CRYPTTAB, root_volume=None):
+    calls = []
+
+    def read():
+        calls.append(1)
+        return INSIDES if insides is None else insides
+    crypt = layout.crypt_names(crypttab.parse(crypt_text), LUKS_TABLE)
+    tree = layout.from_fstab(LUKS_TABLE, 2, fstab.parse(text), "/img/crypt.qcow2", everything,
+                             root_volume=root_volume, volumes=read, crypt=crypt, locked=locked)
+    return tree, calls
+
+
+def test_crypttab_parse_and_names():
+    entries = crypttab.parse(CRYPTTAB)
+    assert [(e.line, e.name, e.kind, e.value) for e in entries] == [
+        (3, "cryptdata", "uuid", "C3C3-aaaa"), (4, "crypthome", "partuuid", "missing"),
+        (5, "cryptswap", "device", 4)]
+    # names only LUKS partitions the table has (UUIDs without regard to case); the rest is left out
+    assert layout.crypt_names(entries, LUKS_TABLE) == {"cryptdata": 3, "cryptswap": 4}
+    assert layout.crypt_names(crypttab.parse("x UUID=b007 none\ny /dev/sda9 none\n"), LUKS_TABLE) == {}
+
+
+def test_filesystems_inside_luks_by_crypttab_name_and_by_uuid():
+    tree, calls = luks_tree("UUID=7007 / ext4 defaults 0 1\n"
+                            "/dev/mapper/cryptdata /srv/data ext4 defaults 0 2\n"
+                            "UUID=1n51DE /home auto defaults 0 2\n"
+                            "LABEL=boot /boot ext4 defaults 0 2\n")
+    got = [(m.target, m.number, m.volume, m.fstype, m.key) for m in tree.mounts]
+    assert got == [("/", 2, None, "ext4", 2), ("/home", 4, {"kind": "luks", "number": 4}, "ext4", ("luks", 4)),
+                   ("/boot", 1, None, "ext4", 1), ("/srv/data", 3, {"kind": "luks", "number": 3}, "ext4", ("luks", 3))]
+    assert calls == [1]  # the crypttab name needs no look inside; the UUID does
+    home = tree.mounts[1].to_dict()
+    assert home["partition"] == 4 and home["encrypted"] is True and home["volume"] is None
+    assert tree.mounts[2].to_dict()["encrypted"] is False
+    assert tree.mounts[1].what == "the LUKS partition 4"
+
+
+def test_a_crypttab_name_needs_no_key_to_be_placed():
+    # the partition is known from the crypttab; opening it (and failing without a key) is the executor's
+    tree, calls = luks_tree("/dev/disk/by-id/dm-name-cryptdata /data auto defaults 0 2\n", locked=[3, 4, 5])
+    assert [(m.target, m.volume, m.fstype) for m in tree.mounts[1:]] == [("/data", {"kind": "luks", "number": 3}, None)]
+    assert calls == []
+
+
+def test_without_a_key_a_source_that_may_be_inside_luks_names_the_options():
+    with pytest.raises(VirtDiskError, match=r"no partition or volume of the image has UUID=1n51de \(partitions 3, 4, 5 "
+                                            r"are LUKS-encrypted and no key was given: set passphrase or keyfile"):
+        luks_tree("UUID=1n51de /home ext4 defaults 0 2\n", insides=[], locked=[3, 4, 5])
+    with pytest.raises(VirtDiskError, match=r"is /dev/mapper/vg0-var \(partition 3 is LUKS-encrypted"):
+        luks_tree("/dev/mapper/vg0-var /var ext4 defaults 0 2\n", insides=[], locked=[3])
+
+
+def test_a_luks_root_named_by_its_crypttab_name_is_the_selected_root():
+    root = {"kind": "luks", "number": 3}
+    tree, _calls = luks_tree("/dev/mapper/cryptdata / ext4 noatime 0 1\n", root_volume=root)
+    assert tree.mounts[0].volume == root and tree.mounts[0].origin == "fstab" and tree.warnings == []
+    assert tree.mounts[0].options == ["noatime"]
+
+
+def test_a_luks_inside_and_a_logical_volume_with_one_label_are_ambiguous():
+    lv = {"vg": "vg0", "lv": "home", "vg_uuid": "A", "lv_uuid": "B", "fstype": "ext4", "uuid": "x", "label": "home"}
+    with pytest.raises(VirtDiskError, match=r"the LUKS partition 4, the logical volume vg0/home"):
+        luks_tree("LABEL=home /home ext4 defaults 0 2\n", insides=INSIDES + [lv])
