@@ -151,6 +151,23 @@ options:
     default: false
     vars:
       - name: virt_disk_allow_backing_file
+  passphrase:
+    description:
+      - The passphrase that opens the image's LUKS partitions (its root, the filesystems its fstab and crypttab
+        name inside LUKS, LVM inside LUKS), as O(virt.disk.image_mount#module:passphrase). It travels to the image
+        host's Python on its standard input, never on a command line; keep it in Ansible Vault.
+      - Mutually exclusive with O(keyfile).
+    type: str
+    vars:
+      - name: virt_disk_passphrase
+  keyfile:
+    description:
+      - A key file on the image host (the controller, or O(image_host)) that opens the image's LUKS partitions,
+        as O(virt.disk.image_mount#module:keyfile).
+      - Mutually exclusive with O(passphrase).
+    type: path
+    vars:
+      - name: virt_disk_keyfile
   timeout:
     description:
       - Seconds to wait for a device, a partition node or the image's lock.

@@ -39,7 +39,7 @@ ROOTS = "roots"  # default mount points: /run/virt-disk/roots/<image key>
 # image_mount's parameters the connection passes through, with the connection's defaults
 PARAMS = {"partition": "auto", "format": "auto", "backend": "auto", "partition_mapper": "auto", "fstype": None,
           "opts": "nodev,nosuid", "tree_source": "auto", "tree_noauto": False, "read_only": False,
-          "snapshot": False, "allow_backing_file": False, "timeout": 30}
+          "snapshot": False, "allow_backing_file": False, "timeout": 30, "passphrase": None, "keyfile": None}
 
 
 class ProcessRunner(object):
@@ -76,6 +76,9 @@ def _host(params):
 def _params(request, **override):
     params = dict(PARAMS)
     params.update((k, v) for k, v in (request.get("params") or {}).items() if k in PARAMS and v is not None)
+    if params["passphrase"] is not None and params["keyfile"] is not None:
+        raise VirtDiskError("virt_disk_passphrase and virt_disk_keyfile are mutually exclusive: give one key",
+                            step="connect")
     params.update(image=request["image"], path=request.get("path"), layout="tree", runtime="chroot")
     params.update(override)
     return params

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from ansible_collections.virt.disk.plugins.module_utils.connection import agent
+from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.image import image as image_mod
 from ansible_collections.virt.disk.plugins.module_utils.state import statefile
 
@@ -61,3 +64,10 @@ def test_params_take_the_connections_and_force_the_tree(tmp_path):
     assert params["snapshot"] is True and params["opts"] == "nodev,nosuid" and "bogus" not in params
     assert (params["layout"], params["runtime"], params["state"]) == ("tree", "chroot", "mounted")
     assert os.path.basename(params["image"]) == "i.qcow2"
+
+
+def test_a_luks_key_passes_through_and_two_keys_are_refused():
+    params = agent._params({"image": "/i.qcow2", "params": {"passphrase": "s3cret", "keyfile": None}})
+    assert params["passphrase"] == "s3cret" and params["keyfile"] is None
+    with pytest.raises(VirtDiskError, match="virt_disk_passphrase and virt_disk_keyfile are mutually exclusive"):
+        agent._params({"image": "/i.qcow2", "params": {"passphrase": "s3cret", "keyfile": "/root/key"}})
