@@ -10,7 +10,11 @@ lvcreate and cryptsetup need device-mapper: lvm.img (raw GPT: 1=boot ext4,
 2=LVM PV of VG vg0 with LVs root and var, ext4; root has an /etc/fstab that
 mounts them the way installers write it: /dev/mapper/vg0-root at /,
 LABEL=boot at /boot, /dev/vg0/var at /var), luks-lvm.qcow2 (the same with
-the PV inside LUKS2) and luks1.img (2=LUKS1 with ext4 inside). Every lvm2
+the PV inside LUKS2), luks1.img (2=LUKS1 with ext4 inside) and crypt-tree.img
+(1=root ext4, 2=LUKS2 and 3=LUKS1 with ext4 inside; the root's crypttab names
+2 cryptdata by its LUKS UUID and 3 by its PARTUUID, with a key file path of
+the image that is not used; its fstab mounts /dev/mapper/cryptdata at
+/srv/data and UUID= of the filesystem inside 3 at /home). Every lvm2
 command of the build is limited to the image's device (--devices), so the
 "host" VG vg0 that a case makes on a loop device of its own can exist beside it.
 
@@ -21,17 +25,21 @@ that after each case no dm map, loop device, mount or qemu helper is left.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 
-from ktlib import WORK, CheckFailed, brief, expect, kernel, mounted_at, run, run_cases, main_exit, sh, start
+from ktlib import ENV, REPO, RUN_TIMEOUT, WORK, CheckFailed, brief, expect, kernel, mounted_at, run, run_cases, main_exit, sh, start
 
 IMAGES = os.path.join(WORK, "volumes")
 LVM_IMG = os.path.join(IMAGES, "lvm.img")
 LUKS_LVM = os.path.join(IMAGES, "luks-lvm.qcow2")
 LUKS1 = os.path.join(IMAGES, "luks1.img")
+CRYPT_TREE = os.path.join(IMAGES, "crypt-tree.img")
+HOME_UUID = "5eb0c0de-0000-4000-8000-00000000c0de"
 HOST_DISK = os.path.join(IMAGES, "host-vg0.img")
 KEYFILE = os.path.join(IMAGES, "keyfile")
 PASS = "correct horse battery staple"
@@ -93,6 +101,43 @@ def build_disk(path, inside, luks_type=None):
         sh("losetup", "-d", loop)
 
 
+def build_crypt_tree(path):
+    """crypt-tree.img (see the module's docstring); both LUKS partitions open with PASS."""
+    sh("truncate", "-s", "112M", path)
+    sh("sfdisk", "-q", path, data="label: gpt\nsize=24MiB, name=root\nsize=40MiB, name=data\nname=home\n")
+    loop = sh("losetup", "-f", "-P", "--show", path)
+    try:
+        sh("mkfs.ext4", "-q", "-L", "root", loop + "p1")
+        for number, luks_type, label, extra in ((2, "luks2", "data", []), (3, "luks1", "home", ["-U", HOME_UUID])):
+            dev = "%sp%d" % (loop, number)
+            sh("cryptsetup", "luksFormat", "--type", luks_type, *FAST_LUKS, "--key-file=-", dev, data=PASS)
+            sh("cryptsetup", "open", "--key-file=-", dev, "kt-build", data=PASS)
+            try:
+                sh("mkfs.ext4", "-q", "-L", label, *extra, "/dev/mapper/kt-build")
+            finally:
+                sh("cryptsetup", "close", "kt-build")
+        data_uuid = sh("cryptsetup", "luksUUID", loop + "p2")
+        home_partuuid = sh("blkid", "-p", "-s", "PART_ENTRY_UUID", "-o", "value", loop + "p3")
+        os.makedirs(BUILD_MNT, exist_ok=True)
+        sh("mount", loop + "p1", BUILD_MNT)
+        try:
+            for name in ("bin", "etc", "home", "srv"):
+                os.mkdir(os.path.join(BUILD_MNT, name))
+            # a shell for the connection's chroot (busybox-static, which vng's initramfs needs anyway)
+            shutil.copy2(shutil.which("busybox"), os.path.join(BUILD_MNT, "bin", "busybox"))
+            os.symlink("busybox", os.path.join(BUILD_MNT, "bin", "sh"))
+            with open(os.path.join(BUILD_MNT, "etc", "crypttab"), "w", encoding="utf-8") as f:
+                f.write("# written by kvolumes.py\ncryptdata UUID=%s none luks,discard\n"
+                        "crypthome PARTUUID=%s /etc/keys/home.key luks\n" % (data_uuid, home_partuuid))
+            with open(os.path.join(BUILD_MNT, "etc", "fstab"), "w", encoding="utf-8") as f:
+                f.write("LABEL=root / ext4 defaults 0 1\n/dev/mapper/cryptdata /srv/data ext4 defaults 0 2\n"
+                        "UUID=%s /home ext4 defaults 0 2\n" % HOME_UUID)
+        finally:
+            sh("umount", BUILD_MNT)
+    finally:
+        sh("losetup", "-d", loop)
+
+
 def build():
     os.makedirs(IMAGES, exist_ok=True)
     with open(KEYFILE, "wb") as f:
@@ -103,6 +148,7 @@ def build():
     sh("qemu-img", "convert", "-f", "raw", "-O", "qcow2", LUKS_LVM + ".raw", LUKS_LVM)
     os.unlink(LUKS_LVM + ".raw")
     build_disk(LUKS1, "ext4", "luks1")
+    build_crypt_tree(CRYPT_TREE)
 
 
 class HostVG(object):
@@ -365,12 +411,107 @@ def tree_luks_lvm():
         stopped, var_dev)
 
 
+def tree_crypttab_teardown_all():
+    """layout tree of crypt-tree.img: without a key it fails naming passphrase and keyfile and leaves nothing;
+    with one, /srv/data (the crypttab's cryptdata, LUKS2) and /home (UUID= of the filesystem inside LUKS1)
+    are opened and mounted, a second run changes nothing; then playbooks/teardown_all.yml takes it down
+    together with lvm.img's vg0/var (mapped), and nothing is left."""
+    args = {"image": CRYPT_TREE, "path": MNT, "partition": "LABEL=root", "layout": "tree"}
+    r0 = run("image_mount", args, may_fail=True)
+    k = kernel()
+    expect([("no key: failed", r0.get("failed") is True),
+            ("the message names passphrase and keyfile", "set passphrase or keyfile" in (r0.get("msg") or "")),
+            ("nothing left", k["dm"] == [] and k["loops"] == [] and k["mounts"] == [])],
+           "no key: %s kernel: %s" % (brief(r0), k))
+    print("no key: %s" % r0.get("msg"), flush=True)
+    r = run("image_mount", dict(args, passphrase=PASS))
+    k = kernel()
+    tree = {e.get("target"): e for e in r.get("tree", [])}
+    maps = image_maps()
+    data, home = tree.get("/srv/data") or {}, tree.get("/home") or {}
+    expect([("changed", r.get("changed") is True),
+            ("the tree is /, /home, /srv/data (%s)" % sorted(tree), sorted(tree) == ["/", "/home", "/srv/data"]),
+            ("/srv/data is LUKS partition 2, /home LUKS partition 3",
+             (data.get("partition"), data.get("encrypted"), home.get("partition"), home.get("encrypted"))
+             == (2, True, 3, True)),
+            ("two LUKS mappings of ours, -p2 and -p3 (%s)" % maps,
+             sorted(n[-3:] for n in maps) == ["-p2", "-p3"] and len(maps) == 2),
+            ("the kernel mounts them there", mounted_at(k, os.path.join(MNT, "srv", "data")) == [data.get("device")]
+             and mounted_at(k, os.path.join(MNT, "home")) == [home.get("device")]
+             and str(data.get("device")).endswith("-p2") and str(home.get("device")).endswith("-p3"))],
+           "result: %s kernel: %s" % (brief(r), k))
+    for where in ("srv/data", "home"):
+        with open(os.path.join(MNT, where, "note"), "w", encoding="utf-8") as f:
+            f.write("written on the image's /" + where)
+    again = run("image_mount", dict(args, passphrase=PASS))
+    expect([("a second run changed nothing", again.get("changed") is False)], brief(again))
+    lv = run("image_mount", {"image": LVM_IMG, "partition": "LV=vg0/var", "state": "mapped"})
+    lv_dev = lv.get("partition_device") or ""
+    expect([("lvm.img's vg0/var is mapped too (%s)" % lv_dev, lv_dev.endswith("vg0-var") and os.path.exists(lv_dev))],
+           "%s maps: %s" % (brief(lv), dm_names()))
+    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+    proc = subprocess.run(["ansible-playbook", os.path.join(REPO, "playbooks", "teardown_all.yml")],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=env, timeout=RUN_TIMEOUT, check=False)
+    print(proc.stdout, flush=True)
+    k = kernel()
+    expect([("teardown_all.yml passed (exit %d)" % proc.returncode, proc.returncode == 0),
+            ("no dm map, loop device or mount left", k["dm"] == [] and k["loops"] == [] and k["mounts"] == [])],
+           "kernel: %s" % k)
+    ro = run("image_mount", dict(args, passphrase=PASS, read_only=True))
+    expect([("read-only tree mounted", ro.get("changed") is True),
+            ("the data is there", [read(os.path.join(MNT, w, "note")) for w in ("srv/data", "home")]
+             == ["written on the image's /srv/data", "written on the image's /home"])], brief(ro))
+    down(CRYPT_TREE)
+    # the connection plugin's side (its agent, as the plugin calls it on the image host), with the key it passes
+    connected = agent("connect", {"partition": "LABEL=root", "passphrase": PASS})
+    root = connected.get("path") or ""
+    inside = subprocess.run(["chroot", root, "/bin/sh", "-c", "cat /srv/data/note /home/note"], check=False,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) if root else None
+    maps = image_maps()
+    agent("teardown", {})
+    k = kernel()
+    expect([("the agent connected with the key (%s)" % connected, connected.get("changed") is True and root != ""),
+            ("both LUKS partitions open under it (%s)" % maps, len(maps) == 2),
+            ("a command in the chroot reads both (%s)" % (inside and inside.stdout),
+             inside is not None and inside.stdout == "written on the image's /srv/datawritten on the image's /home"),
+            ("its teardown leaves nothing", k["dm"] == [] and k["loops"] == [] and k["mounts"] == [])],
+           "kernel: %s" % k)
+    return "no key refused naming the options; /srv/data by crypttab name and /home by UUID inside LUKS " \
+        "mounted; teardown_all.yml took it and lvm.img's vg0/var down; read-only again; the connection's agent " \
+        "with the passphrase"
+
+
+def agent(op, params):
+    """The connection plugin's agent (module_utils/connection/agent.py) doing op on crypt-tree.img, in a
+    process of its own as on an image host; its reply, or {"failed", "msg"}."""
+    code = ("import json, sys\n"
+            "from ansible_collections.virt.disk.plugins.module_utils.connection import agent\n"
+            "from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError\n"
+            "try:\n"
+            "    print(json.dumps(agent.handle(json.loads(sys.argv[1]))))\n"
+            "except VirtDiskError as e:\n"
+            "    print(json.dumps({'failed': True, 'msg': str(e)}))\n")
+    request = {"op": op, "image": CRYPT_TREE, "path": None, "params": params}
+    proc = subprocess.run(["python3", "-c", code, json.dumps(request)], env=ENV, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=RUN_TIMEOUT, check=False)
+    try:
+        reply = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        reply = {"failed": True, "msg": "no reply (rc %d): %s" % (proc.returncode, proc.stderr[-800:])}
+    print("agent %s -> %s" % (op, {k: v for k, v in reply.items() if k != "actions"}), flush=True)
+    if reply.get("failed"):
+        raise CheckFailed("agent %s failed: %s" % (op, reply.get("msg")))
+    return reply
+
+
 CASES = [
     ("lvm-same-named-vg-loop", same_named_vg),
     ("lvm-tree-luks-killed-nbd", tree_luks_lvm),
     ("luks2-lvm-nbd-qcow2", luks_lvm),
     ("luks1-partition-keyfile", luks1_partition),
     ("lvm-busy-lv", busy_lv),
+    ("luks-tree-crypttab-teardown-all", tree_crypttab_teardown_all),
 ]
 
 
