@@ -155,8 +155,8 @@ class Executor(object):
                              partnodes.dm_nodes(self.host.sysfs, disk, self.host.dev_root), self.host.dev_root)
 
     def volume_for(self, spec):
-        """The volume spec ({"kind": "luks", "number"} or {"kind": "lv", "vg", "lv"}) is now, ours or made by
-        hand; None when it is not there."""
+        """The volume that spec ({"kind": "luks", "number"} or {"kind": "lv", "vg", "lv"}) names, as it is
+        now, ours or made by hand; None when it is not there."""
         if spec["kind"] == "luks":
             node = self.node_for(spec["number"]) if spec["number"] else None
             kernel_name = stack.kernel_name(node) if node is not None else os.path.basename(self.device)
