@@ -218,7 +218,8 @@ def from_fstab(table, root_number, entries, image, can_mount, with_noauto=False,
             what = ("it names no partition of a disk (RAID or another disk's device)" if entry.kind is None
                     else "neither a partition nor a volume of the image is %s" % entry.source
                     if entry.kind in ("lv", "dm_name", "dm_uuid")
-                    else "no partition or volume of the image has %s" % entry.source)
+                    else "no partition%s of the image has %s" % (" or volume" if volumes is not None else "",
+                                                                  entry.source))
             if locked:
                 what += " (partition%s %s %s LUKS-encrypted and no key was given: set passphrase or keyfile to " \
                         "look inside)" % ("s" if len(locked) > 1 else "", ", ".join(map(str, locked)),

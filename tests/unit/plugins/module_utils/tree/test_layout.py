@@ -82,7 +82,7 @@ def test_a_missing_source_fails_and_lists_the_partitions():
     with pytest.raises(VirtDiskError) as info:
         tree_of(FSTAB + "UUID=0000 /srv ext4 defaults 0 2\n")
     text = str(info.value)
-    assert "fstab line 9: UUID=0000 for /srv is not in /img/os.qcow2" in text
+    assert "fstab line 9: UUID=0000 for /srv is not in /img/os.qcow2: no partition of the image has UUID=0000" in text
     assert "label root" in text and "partlabel home" in text
 
 
