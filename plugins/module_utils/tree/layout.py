@@ -215,11 +215,11 @@ def from_fstab(table, root_number, entries, image, can_mount, with_noauto=False,
                 volume = as_spec(found)
                 number = volume.get("number")
         if number is None and volume is None:
+            places = "partition or volume" if volumes is not None else "partition"
             what = ("it names no partition of a disk (RAID or another disk's device)" if entry.kind is None
                     else "neither a partition nor a volume of the image is %s" % entry.source
                     if entry.kind in ("lv", "dm_name", "dm_uuid")
-                    else "no partition%s of the image has %s" % (" or volume" if volumes is not None else "",
-                                                                  entry.source))
+                    else "no %s of the image has %s" % (places, entry.source))
             if locked:
                 what += " (partition%s %s %s LUKS-encrypted and no key was given: set passphrase or keyfile to " \
                         "look inside)" % ("s" if len(locked) > 1 else "", ", ".join(map(str, locked)),
