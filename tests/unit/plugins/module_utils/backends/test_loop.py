@@ -7,6 +7,8 @@ file's device and inode, whoever attached them."""
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.virt.disk.plugins.module_utils.backends import loop
 from ansible_collections.virt.disk.plugins.module_utils.image.image import Image
 from ansible_collections.virt.disk.plugins.module_utils.state.host import Host
@@ -77,3 +79,28 @@ def test_find_attached_uses_dev_root(systree):
     seen = []
     find(systree, image, seen.append, "/tmp/fakedev")
     assert seen == ["/tmp/fakedev/loop0"]
+
+
+def test_find_opens_only_the_devices_whose_backing_file_may_be_the_image(systree, tmp_path):
+    # real files, so that the backing files' paths can be looked at (stat) before any device is opened
+    img, other = tmp_path / "disk.img", tmp_path / "other.img"
+    img.write_bytes(b"x")
+    other.write_bytes(b"y")
+    st = img.stat()
+    image = Image(str(img), "file", (os.major(st.st_dev), os.minor(st.st_dev)), st.st_ino, None, 1, "raw")
+    systree.loop("loop0", 0, backing=str(other))
+    systree.loop("loop1", 1, backing=str(img))
+    systree.loop("loop2", 2, backing=str(tmp_path / "gone.img"))  # not visible here: the kernel must tell
+    systree.loop("loop3", 3, backing=str(other) + " (deleted)")
+    ours = {"backing_dev": image.dev, "backing_inode": image.inode, "offset": 0, "sizelimit": 0}
+    opened = []
+
+    def status(device):
+        opened.append(device)
+        return ours if device in ("/dev/loop1", "/dev/loop2") else dict(ours, backing_inode=image.inode + 1)
+    assert [a.name for a in find(systree, image, status)] == ["loop1", "loop2"]
+    assert opened == ["/dev/loop1", "/dev/loop2", "/dev/loop3"]
+    # image_mount_info's scan reads every device in full
+    opened[:] = []
+    loop.BACKEND.scan(Host(None, systree.sysfs, loop_status=status), set())
+    assert opened == ["/dev/loop0", "/dev/loop1", "/dev/loop2", "/dev/loop3"]
