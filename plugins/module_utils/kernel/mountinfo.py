@@ -21,16 +21,26 @@ def unescape(field):
 
 
 def _text(raw):
-    return unescape(raw).decode("utf-8", "surrogateescape")
+    # most fields have no escape: the regular expression only for those that do
+    return (unescape(raw) if b"\\" in raw else raw).decode("utf-8", "surrogateescape")
 
 
 class Mount(object):
     __slots__ = ("mount_id", "parent_id", "major", "minor", "root", "path",
                  "options", "fstype", "source", "super_options")
 
-    def __init__(self, **fields):
-        for key in self.__slots__:
-            setattr(self, key, fields.get(key))
+    def __init__(self, mount_id=None, parent_id=None, major=None, minor=None, root=None, path=None, options=None,
+                 fstype=None, source=None, super_options=None):
+        self.mount_id = mount_id
+        self.parent_id = parent_id
+        self.major = major
+        self.minor = minor
+        self.root = root
+        self.path = path
+        self.options = options
+        self.fstype = fstype
+        self.source = source
+        self.super_options = super_options
 
     @property
     def read_only(self):
@@ -54,18 +64,9 @@ def parse(data):
         except ValueError:
             continue
         major, _sep, minor = fields[2].partition(b":")
-        mounts.append(Mount(
-            mount_id=int(fields[0]),
-            parent_id=int(fields[1]),
-            major=int(major),
-            minor=int(minor),
-            root=_text(fields[3]),
-            path=_text(fields[4]),
-            options=_text(fields[5]),
-            fstype=_text(fields[sep + 1]),
-            source=_text(fields[sep + 2]),
-            super_options=_text(fields[sep + 3]) if len(fields) > sep + 3 else "",
-        ))
+        mounts.append(Mount(int(fields[0]), int(fields[1]), int(major), int(minor), _text(fields[3]),
+                            _text(fields[4]), _text(fields[5]), _text(fields[sep + 1]), _text(fields[sep + 2]),
+                            _text(fields[sep + 3]) if len(fields) > sep + 3 else ""))
     return mounts
 
 
