@@ -54,7 +54,7 @@ help:
 	@echo "  make matrix       sanity, units and integration on the other ansible-core versions of tests/matrix.txt"
 	@echo "                    (matrix-static: sanity and units; matrix-integration: integration)"
 	@echo "  make kernel       the real-kernel tier: nbd, kpartx, kernel scan, the role and playbook runs in a Debian kernel under QEMU"
-	@echo "  make bench        image_mount against hand-written commands, fuse start-up, 32 in parallel (build/bench/; root, ~2 min)"
+	@echo "  make bench        image_mount against hand-written commands, data path, busy host (build/bench/; root, ~12 min)"
 	@echo "  make leaks        the leak check alone (loop devices, mounts, qemu helpers, nbd, dm)"
 	@echo "  make build        ansible-galaxy collection build into build/dist"
 	@echo "  make changelog    lint the changelog fragments"

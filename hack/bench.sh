@@ -4,8 +4,12 @@
 # 32 images in parallel, the whole OS tree of a Debian image against hand
 # mounts and, where libguestfs is installed, `guestmount -i`, and a 10-task
 # customization through the virt.disk.image connection against image_mount and
-# chroot commands by hand (1 and 8 images). Root only; about 8 minutes (plus
-# about 3 with guestmount); not part of `make test`.
+# chroot commands by hand (1 and 8 images), the data path inside mounted images
+# against the host filesystem (e), and the module on a host with 200 unrelated
+# loop devices and 2000 unrelated mounts against a quiet one (f). Root only;
+# about 12 minutes (plus about 3 with guestmount); not part of `make test`.
+# bench/ranges.py makes the table of the goals over the last runs
+# (build/bench/runs/).
 #
 # guestmount needs a kernel for its appliance: where the host's kernel has no
 # /boot/vmlinuz-* and /lib/modules/* (containers, these VMs), point supermin at
