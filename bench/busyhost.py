@@ -68,13 +68,13 @@ class BusyHost(object):
         """(no-op run walls, cycle walls) on the host as it is now."""
         noop, cycle = [], []
         self.module()  # mounted, and warm
-        for _ in range(self.noop_runs):
+        for _run in range(self.noop_runs):
             wall, res = self.module()
             if res.get("changed"):
                 self.bench.failures.append("f: the no-op run reported a change: %s" % res.get("actions"))
             noop.append(wall)
         self.module(state="unmapped")
-        for _ in range(self.cycles):
+        for _cycle in range(self.cycles):
             up, _res = self.module()
             down, _res = self.module(state="unmapped")
             cycle.append(up + down)
@@ -88,7 +88,7 @@ class BusyHost(object):
         try:
             self.noise_up()
             with open("/proc/self/mountinfo", encoding="utf-8") as f:
-                mount_lines = sum(1 for _ in f)
+                mount_lines = sum(1 for _line in f)
             busy_noop, busy_cycle = self.phase()
         finally:
             self.noise_down()

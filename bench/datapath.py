@@ -43,7 +43,7 @@ def write(path, mib, data):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         t0 = time.perf_counter()
-        for _ in range(mib):
+        for _block in range(mib):
             os.write(fd, data)
         os.fsync(fd)
         seconds = time.perf_counter() - t0
