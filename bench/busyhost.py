@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-
-from datapath import median
+from statistics import median
 
 
 class BusyHost(object):

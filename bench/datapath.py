@@ -27,6 +27,7 @@ import os
 import shutil
 import subprocess
 import time
+from statistics import median
 
 BLOCK = 1 << 20
 
@@ -151,12 +152,6 @@ class DataPath(object):
         finally:
             os.unlink(self.template)
         return summarize(per, self.mib, self.image_gib)
-
-
-def median(values):
-    values = sorted(values)
-    n = len(values)
-    return (values[n // 2] + values[(n - 1) // 2]) / 2.0 if values else None
 
 
 def summarize(per, mib, image_gib):

@@ -80,11 +80,7 @@ def may_be(image, backing_file):
     and a backing file that is there under that path and is another file. A deleted backing file, one this
     mount namespace cannot see, or an image that is a block device or gone are left to the full check
     (the device and inode LOOP_GET_STATUS64 reports)."""
-    if image.kind != "file" or backing_file.endswith(DELETED):
-        return True
-    try:
-        os.stat(backing_file)
-    except (OSError, ValueError):
+    if image.kind != "file" or backing_file.endswith(DELETED) or not os.path.exists(backing_file):
         return True
     return image.is_file(backing_file)
 

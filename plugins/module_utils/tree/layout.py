@@ -123,12 +123,7 @@ def crypt_names(entries, table):
     (tree.crypttab.parse) whose device is a LUKS partition of table."""
     names = {}
     for entry in entries:
-        if entry.kind is None:
-            continue
-        if entry.kind == "device":
-            found = [entry.value] if table.get(entry.value) is not None else []
-        else:
-            found = selector.matching(table, entry.kind, entry.value)
+        found = partitions_named(entry, table)
         if len(found) == 1 and selector.fstype_of(table, found[0]) == LUKS_FSTYPE:
             names[entry.name] = found[0]
     return names
@@ -165,14 +160,19 @@ def depth(target):
     return 0 if target == "/" else target.count("/")
 
 
+def partitions_named(entry, table):
+    """The numbers of the partitions of table that an fstab or crypttab entry's source names."""
+    if entry.kind == "device":
+        return [entry.value] if table.get(entry.value) is not None else []
+    if entry.kind is None:
+        return []
+    return selector.matching(table, entry.kind, entry.value)
+
+
 def find_source(entry, table):
     """The partition number an fstab entry names on this table, or None.
     Raises VirtDiskError when it names several."""
-    if entry.kind == "device":
-        return entry.value if table.get(entry.value) is not None else None
-    if entry.kind is None:
-        return None
-    found = selector.matching(table, entry.kind, entry.value)
+    found = partitions_named(entry, table)
     if len(found) > 1:
         raise VirtDiskError("fstab line %d: %s matches several partitions (%s); the image's fstab is ambiguous"
                             % (entry.line, entry.source, ", ".join(str(n) for n in found)))
