@@ -51,11 +51,15 @@ record() {  # name rc seconds
     fi
 }
 
-# Stop background tiers (their whole process groups: make, vng, qemu).
+# Stop background tiers: TERM to each one's whole session, which setsid made
+# (the tier's pid, or its child where setsid had to fork), so process groups
+# made inside it (timeout makes its own for vng and qemu) are reached too.
 stop_background() {
-    local i
-    for i in "${!bg_pids[@]}"; do
-        kill -TERM -- "-${bg_pids[$i]}" 2>/dev/null || true
+    local pid sid
+    for pid in "${bg_pids[@]}"; do
+        for sid in "$pid" $(pgrep -P "$pid" 2>/dev/null); do
+            pkill -TERM -s "$sid" 2>/dev/null || true
+        done
     done
 }
 trap 'stop_background; exit 130' INT TERM
