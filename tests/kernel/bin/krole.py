@@ -5,27 +5,37 @@
 """The role virt.disk.image_host and virt.disk.image_mount through
 ansible-playbook on a real kernel, where nbd and loop are loadable modules.
 Run by suites/20-image-host-role.sh inside the guest. Two playbook runs
-(under emulation a controller takes ~15 s to start):
+(under emulation a controller takes ~15 s to start and each module run of a
+task 10-15 s, so the cases share them):
 
-1. playbooks/image_host.yml: the reload case (it records itself:
-   image_host/reload-when-free-not-when-in-use), then nbd
-   and loop are unloaded, then playbooks/converge.yml: the role with its
-   defaults and a mount of disk.qcow2 (backend auto) through Ansible.
-2. playbooks/converge.yml again.
+1. playbooks/image_host.yml: nbd and loop are unloaded, then
+   playbooks/converge.yml: the role with its defaults and a mount of
+   disk.qcow2 (backend auto) through Ansible. krole.py checks it, runs the
+   module in check mode and absent, then reloads nbd by hand with max_part=8
+   (free) and loop with max_part=4, and attaches a loop device by hand.
+2. playbooks/converge.yml again, with image_host_reload_modules=true.
 
-Recorded here:
+converge.yml prints the role's facts (image_host_module_status,
+image_host_capabilities, image_host_reload_required) on one line, which
+playbook() decodes. Recorded here:
+
   image_host/role-loads-modules   in run 1 the role's loads of nbd and loop
-      changed; /sys/module/nbd/parameters says max_part=31 (the role's 16:
-      the kernel keeps 2^n - 1) nbds_max=16, loop max_part=15;
-      /etc/modprobe.d/virt-disk.conf has their options and
+      changed and it says so (action loaded); /sys/module/nbd/parameters says
+      max_part=31 (the role's 16: the kernel keeps 2^n - 1) nbds_max=16, loop
+      max_part=15; /etc/modprobe.d/virt-disk.conf has their options and
       /etc/modules-load.d/virt-disk.conf their names; image_mount_info reports
-      the same parameters; in run 2 no task of the role changed anything
+      the same parameters; in run 2 no task of the role changed but nbd's
+      reload (the files, the LVM block and the loads were left alone)
+  image_host/reload-when-free-not-when-in-use   in run 2 nbd (max_part 15,
+      nothing uses it) was reloaded with the wanted max_part and reports no
+      difference; loop (max_part 7, the device attached by hand) was not: its
+      max_part and the device unchanged, no failure, action in_use, the
+      difference and "in use" in its message, image_host_reload_required
   image_mount/ansible-playbook    the mount in run 1 changed and the kernel
       shows nbdNp2 of a qemu-nbd serving disk.qcow2 mounted at the path with
-      the default opts nodev,nosuid and a file of the image readable there; in
-      run 2 it changed nothing (PLAY RECAP changed=0 for the whole play); the
-      same in check mode changes nothing; absent takes everything down
-
+      the default opts nodev,nosuid and a file of the image readable there;
+      the same in check mode changes nothing; absent takes everything down;
+      in run 2 the task mounts it again over the reloaded nbd
   image_host/lvm-isolation        the role's LVM block (run 1 wrote it into
       /etc/lvm/lvmlocal.conf, run 2 left it): a VG ktiso on a loop device
       attached afterwards stays inactive (udev ran lvm2's rule, udevadm
@@ -39,16 +49,19 @@ the same parameters) and the role's files and block are removed.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import subprocess
 import time
 
-from ktlib import IMAGES, REPO, WORK, CheckFailed, brief, clean_checks, expect, kernel, log, mounted_at, named, \
+from ktlib import IMAGES, REPO, WORK, CheckFailed, brief, clean_checks, expect, kernel, khand, log, mounted_at, named, \
     qemu_argv, record, run, kreset, main_exit, sh
 
 PLAYBOOKS = os.path.join(REPO, "tests", "kernel", "playbooks")
 IMAGE = os.path.join(IMAGES, "disk.qcow2")
+RAW_IMAGE = os.path.join(IMAGES, "disk.img")
 MNT = os.path.join(WORK, "mnt", "converge")
 MODPROBE_FILE = "/etc/modprobe.d/virt-disk.conf"
 MODULES_LOAD_FILE = "/etc/modules-load.d/virt-disk.conf"
@@ -59,17 +72,20 @@ LVM_IMG = os.path.join(WORK, "lvm-isolation.img")
 LVM_ALL = ('devices { global_filter=["a|.*|"] filter=["a|.*|"] use_devicesfile=0 } '
            'activation { udev_sync=0 udev_rules=0 }')
 ROLE = "virt.disk.image_host : "
-SUMMARY = os.environ["KT_SUMMARY"]
 
 
-def playbook(name):
-    """ansible-playbook NAME, its output streamed to the log and parsed:
-    (exit status, {play: [changed task names]}, recap line of localhost)."""
-    proc = subprocess.Popen(["ansible-playbook", os.path.join(PLAYBOOKS, name)], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def playbook(name, extra_vars=None):
+    """ansible-playbook NAME [-e EXTRA_VARS], its output streamed to the log and parsed:
+    (exit status, {play: [changed task names]}, recap line of localhost, the facts
+    converge.yml printed or {})."""
+    argv = ["ansible-playbook", os.path.join(PLAYBOOKS, name)]
+    if extra_vars:
+        argv += ["-e", json.dumps(extra_vars)]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     play = task = ""
     changed = {}
     recap = ""
+    facts = {}
     for line in proc.stdout:
         print(line, end="", flush=True)
         m = re.match(r"^(PLAY|TASK) \[(.*)\] \*+$", line.rstrip())
@@ -82,7 +98,10 @@ def playbook(name):
             changed.setdefault(play, []).append(task)
         elif re.match(r"^localhost +: ok=", line):
             recap = line.strip()
-    return proc.wait(), changed, recap
+        m = re.search(r"KT-FACTS ([A-Za-z0-9+/=]+)", line)
+        if m:
+            facts = json.loads(base64.b64decode(m.group(1)))
+    return proc.wait(), changed, recap, facts
 
 
 def recap_count(recap, key):
@@ -108,11 +127,6 @@ def read(path):
             return f.read()
     except OSError as e:
         return str(e)
-
-
-def recorded(name):
-    with open(SUMMARY, encoding="utf-8") as f:
-        return any(line.split("\t")[1:2] == [name] for line in f)
 
 
 def mount_options(path):
@@ -194,27 +208,36 @@ def lvm_isolation():
     return "a VG on a new loop device stayed inactive with the role's global_filter; without it lvm2 activated it"
 
 
+def role_checks(facts, module, action):
+    """Checks of the role's report for MODULE: its action, no parameter difference left."""
+    status = facts.get("status", {}).get(module, {})
+    return [("the role says %s was %s (it says %s)" % (module, action, status.get("action")), status.get("action") == action),
+            ("the role reports no difference for %s (it says %s)" % (module, status.get("differs")),
+             status.get("differs") == {})]
+
+
+def status_brief(facts):
+    """The role's module status without the bulky keys, for failure messages."""
+    return {m: {k: v for k, v in s.items() if k not in ("config", "filename")}
+            for m, s in facts.get("status", {}).items()}
+
+
 def main():
     failures = 0
     t0 = time.time()
     # the guest's /etc is an overlay of the host's: files the host has from
     # elsewhere must not make the role's writes look like no-ops
     remove_role_files()
-    rc1, changed1, recap1 = playbook("image_host.yml")
-    seconds1 = time.time() - t0  # the reload case, the unload and the first converge
-    for case in ("image_host/reload-when-free-not-when-in-use",):
-        if not recorded(case):
-            failures += 1
-            record("FAIL", case, seconds1, "not recorded: image_host.yml exited %d (%s)" % (rc1, recap1))
+    rc1, changed1, recap1, facts1 = playbook("image_host.yml")
     # wanted: the role's defaults (max_part 16 shows as 31 in the kernel)
     wanted = {"nbd": {"max_part": "31", "nbds_max": "16"}, "loop": {"max_part": "15"}}
     loop_is_module = not builtin("loop")
     managed = ["nbd", "loop"] if loop_is_module else ["nbd"]
-    role_problems, mount_problems = [], []
+    role_problems, mount_problems, reload_problems = [], [], []
     converge1 = changed1.get("Converge", [])
     try:
-        expect([("image_host.yml exited 0", rc1 == 0), ("no task failed", recap_count(recap1, "failed") == 0)],
-               recap1)
+        expect([("image_host.yml exited 0", rc1 == 0), ("no task failed", recap_count(recap1, "failed") == 0),
+                ("converge.yml printed the role's facts", bool(facts1))], recap1)
     except CheckFailed as e:
         role_problems.append(str(e))
         mount_problems.append(str(e))
@@ -222,11 +245,12 @@ def main():
     # ---- run 1: the role loaded and persisted both modules, the module mounted
     checks = [("the role's load of %s changed" % m, ROLE + "Load the module with its parameters - " + m in converge1)
               for m in managed]
+    for module in managed:
+        checks += role_checks(facts1, module, "loaded")
     checks += [("the role wrote %s" % MODPROBE_FILE, ROLE + "Write the module options to " + MODPROBE_FILE in converge1),
                ("the role wrote %s" % MODULES_LOAD_FILE,
                 ROLE + "Write the modules to load at boot to " + MODULES_LOAD_FILE in converge1),
-               ("the role wrote its LVM block (in the reload case's play or in converge)",
-                any(ROLE + "Keep the host's LVM off image devices in " + LVM_FILE in tasks for tasks in changed1.values()))]
+               ("the role wrote its LVM block", ROLE + "Keep the host's LVM off image devices in " + LVM_FILE in converge1)]
     for module in managed:
         for key, value in wanted[module].items():
             checks.append(("%s %s=%s in /sys/module (it is %s)" % (module, key, value, param(module, key)),
@@ -247,8 +271,8 @@ def main():
                    ("image_mount_info: %s parameters %s (it says %s)" % (module, wanted[module], got), got == wanted[module])]
     checks.append(("image_mount_info: nbd is a usable backend", "nbd" in info.get("host", {}).get("backends", [])))
     try:
-        expect(checks, "changed in converge: %s; %s: %r; %s: %r"
-               % (converge1, MODPROBE_FILE, modprobe_conf, MODULES_LOAD_FILE, modules_load))
+        expect(checks, "changed in converge: %s; role: %s; %s: %r; %s: %r"
+               % (converge1, status_brief(facts1), MODPROBE_FILE, modprobe_conf, MODULES_LOAD_FILE, modules_load))
     except CheckFailed as e:
         role_problems.append(str(e))
 
@@ -270,26 +294,9 @@ def main():
     except CheckFailed as e:
         mount_problems.append(str(e))
 
-    # ---- run 2: nothing changes
-    rc2, changed2, recap2 = playbook("converge.yml")
-    changed_all = [t for tasks in changed2.values() for t in tasks]
-    try:
-        expect([("converge.yml exited 0", rc2 == 0), ("no task failed", recap_count(recap2, "failed") == 0),
-                ("no task of the role changed", not [t for t in changed_all if t.startswith(ROLE)])],
-               "second run: %s; changed: %s" % (recap2, changed_all))
-    except CheckFailed as e:
-        role_problems.append(str(e))
-    try:
-        expect([("the second run changed nothing (changed=0)", recap_count(recap2, "changed") == 0 and not changed_all),
-                ("it did not fail", rc2 == 0)],
-               "second run: %s; changed: %s" % (recap2, changed_all))
-    except CheckFailed as e:
-        mount_problems.append(str(e))
-    seconds2 = time.time() - t0  # both runs
-
     # ---- the module in check mode, then absent (the module process)
+    args = {"image": IMAGE, "path": MNT, "partition": "LABEL=root", "state": "mounted"}
     try:
-        args = {"image": IMAGE, "path": MNT, "partition": "LABEL=root", "state": "mounted"}
         again = run("image_mount", args, check_mode=True)
         expect([("check mode: not changed", again.get("changed") is False),
                 ("check mode: partition_device is the mounted source", [again.get("partition_device")] == parts),
@@ -301,7 +308,76 @@ def main():
                + clean_checks(k), "absent: %s kernel: %s" % (brief(gone), k))
     except CheckFailed as e:
         mount_problems.append(str(e))
-    seconds3 = time.time() - t0
+        kreset()
+    seconds1 = time.time() - t0
+
+    # ---- run 2: nbd runs with max_part=8 (15) and is free, loop with
+    # max_part=4 (7) and a device attached by hand uses it; reload allowed
+    t2 = time.time()
+    hand = ""
+    try:
+        khand("nbd-reload", 8)
+        if loop_is_module:
+            sh("modprobe", "-r", "loop")
+            sh("modprobe", "loop", "max_part=4")
+            hand = sh("losetup", "--find", "--show", "--read-only", RAW_IMAGE)
+        expect([("nbd runs with max_part=15 before run 2", param("nbd", "max_part") == "15")]
+               + ([("loop runs with max_part=7 before run 2", param("loop", "max_part") == "7")] if loop_is_module else []))
+    except CheckFailed as e:
+        reload_problems.append("setting up run 2: %s" % e)
+    rc2, changed2, recap2, facts2 = playbook("converge.yml", {"image_host_reload_modules": True})
+    role2 = [t for tasks in changed2.values() for t in tasks if t.startswith(ROLE)]
+    reload_tasks = [ROLE + "Unload nbd", ROLE + "Load the module again with its parameters - nbd"]
+    ran2 = [("converge.yml exited 0", rc2 == 0), ("no task failed", recap_count(recap2, "failed") == 0),
+            ("converge.yml printed the role's facts", bool(facts2))]
+    try:
+        expect(ran2 + [("no task of the role changed but nbd's reload (changed: %s)" % role2,
+                        sorted(set(role2) - set(reload_tasks)) == [])],
+               "second run: %s" % recap2)
+    except CheckFailed as e:
+        role_problems.append("run 2: %s" % e)
+    k = kernel()
+    loop_status = facts2.get("status", {}).get("loop", {})
+    checks = ran2 + [("nbd's unload and load changed", sorted(set(role2) & set(reload_tasks)) == sorted(reload_tasks)),
+                     ("nbd max_part=31 nbds_max=16 in /sys/module (it is %s, %s)" % (param("nbd", "max_part"),
+                                                                                     param("nbd", "nbds_max")),
+                      param("nbd", "max_part") == "31" and param("nbd", "nbds_max") == "16")]
+    checks += role_checks(facts2, "nbd", "reloaded")
+    capabilities = facts2.get("capabilities", {})
+    checks += [("image_host_capabilities: nbd_max_part 31, 16 devices, nbd usable",
+                capabilities.get("nbd_max_part") == 31 and capabilities.get("nbd_devices") == 16
+                and "nbd" in capabilities.get("backends", []))]
+    if loop_is_module:
+        differs = loop_status.get("differs", {})
+        message = loop_status.get("message", "")
+        checks += [("loop still runs with max_part=7 (it is %s)" % param("loop", "max_part"), param("loop", "max_part") == "7"),
+                   ("the loop device attached by hand is still there", [x["name"] for x in k["loops"]] == [os.path.basename(hand)]),
+                   ("the role says loop is in use", loop_status.get("action") == "in_use"),
+                   ("the role says loop's max_part differs, running 7",
+                    list(differs) == ["max_part"] and str(differs["max_part"].get("running")) == "7"),
+                   ("its message names the difference and why",
+                    "max_part: running 7, wanted " in message and "in use" in message),
+                   ("image_host_reload_required", facts2.get("reload_required") is True)]
+    try:
+        expect(checks, "second run: %s; changed: %s; role: %s; capabilities: %s"
+               % (recap2, role2, status_brief(facts2), capabilities))
+    except CheckFailed as e:
+        reload_problems.append(str(e))
+    parts2 = [m["source"] for m in k["mounts"] if m["target"] == MNT]
+    try:
+        expect([("run 2 mounted it again", "Mount the partition labelled root of the qcow2 image (backend auto)"
+                 in changed2.get("Converge", [])),
+                ("over the reloaded nbd: nbdNp2 at %s" % MNT,
+                 len(parts2) == 1 and re.match(r"^/dev/nbd[0-9]+p2$", parts2[0]) is not None)], "kernel: %s" % k)
+        if hand:
+            sh("losetup", "--detach", hand)
+        gone = run("image_mount", {"image": IMAGE, "path": MNT, "state": "absent"})
+        k = kernel()
+        expect([("absent changed", gone.get("changed") is True)] + clean_checks(k),
+               "absent: %s kernel: %s" % (brief(gone), k))
+    except CheckFailed as e:
+        mount_problems.append("run 2: %s" % e)
+    seconds2 = time.time() - t2
 
     t4 = time.time()
     try:
@@ -311,13 +387,15 @@ def main():
     seconds4 = time.time() - t4
 
     for name, problems, seconds, message in (
-            ("image_host/lvm-isolation", lvm_problems, seconds4, lvm_message),
-            ("image_host/role-loads-modules", role_problems, seconds2,
-             "loaded nbd (max_part=%s nbds_max=%s) and loop (max_part=%s), options persisted; second run changed nothing"
-             % (param("nbd", "max_part"), param("nbd", "nbds_max"), param("loop", "max_part"))),
-            ("image_mount/ansible-playbook", mount_problems, seconds3,
-             "%s mounted through Ansible; second run changed=0; check mode unchanged; absent took it down"
-             % (parts[0] if parts else "?"))):
+            ("image_host/role-loads-modules", role_problems, seconds1 + seconds2,
+             "loaded nbd (max_part=31 nbds_max=16) and loop (max_part=15), options persisted; "
+             "the second run changed nothing but nbd's reload"),
+            ("image_host/reload-when-free-not-when-in-use", reload_problems, seconds2,
+             "nbd (max_part 15, free) reloaded as wanted; loop (max_part 7, in use) left alone and reported"),
+            ("image_mount/ansible-playbook", mount_problems, seconds1 + seconds2,
+             "%s mounted through Ansible; check mode unchanged; absent took it down; mounted again over the reloaded nbd"
+             % (parts[0] if parts else "?")),
+            ("image_host/lvm-isolation", lvm_problems, seconds4, lvm_message)):
         if problems:
             failures += 1
             record("FAIL", name, seconds, " | ".join(problems))
