@@ -195,7 +195,8 @@ options:
   backend:
     description:
       - How the image becomes a block device.
-      - V(loop) a loop device over a raw file (read-only flag with O(read_only)).
+      - V(loop) a loop device over a raw file (read-only flag with O(read_only)), with direct I/O where the file's
+        filesystem can do it, so the image's data is not cached twice.
       - V(nbd) C(qemu-nbd) serving the image (any format, raw too) on a free C(/dev/nbdN); needs the nbd module.
       - V(fuse) C(qemu-storage-daemon) exports the image as a raw file through FUSE under C(/run/virt-disk/fuse/),
         and a loop device goes over that file; for kernels without nbd (containers, microVMs).

@@ -208,7 +208,7 @@ class Fuse(Backend):
             ", read-only" if read_only else ""
         did("exported %s as %s through FUSE (qemu-storage-daemon pid %d%s)"
             % (image.path, export, pid, how), lambda: stop(host, pid, export))
-        return loop.attach_file(host, export, read_only and not snapshot, did), pid
+        return loop.attach_file(host, export, read_only and not snapshot, did, direct_io=False), pid
 
     def detach(self, host, att, did):
         if att.device is not None:

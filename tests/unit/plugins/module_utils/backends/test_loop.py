@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from ansible_collections.virt.disk.plugins.module_utils.backends import loop
+from ansible_collections.virt.disk.plugins.module_utils.errors import VirtDiskError
 from ansible_collections.virt.disk.plugins.module_utils.image.image import Image
 from ansible_collections.virt.disk.plugins.module_utils.state.host import Host
+from ansible_collections.virt.disk.tests.unit.plugins.module_utils.fakes import FakeRunner
 
 
 def find(systree, image, status, dev_root="/dev"):
@@ -104,3 +108,42 @@ def test_find_opens_only_the_devices_whose_backing_file_may_be_the_image(systree
     opened[:] = []
     loop.BACKEND.scan(Host(None, systree.sysfs, loop_status=status), set())
     assert opened == ["/dev/loop0", "/dev/loop1", "/dev/loop2", "/dev/loop3"]
+
+
+def _attach(tmp_path, monkeypatch, answers, read_only=False, direct_io=True):
+    runner = FakeRunner(answers)
+    monkeypatch.setattr(loop, "poll", lambda *args, **kwargs: None)
+    did = []
+    device = loop.attach_file(Host(runner), "/srv/disk.img", read_only, lambda text, undo=None: did.append(text),
+                              direct_io=direct_io)
+    return device, runner.calls, did
+
+
+def test_attach_asks_for_direct_io(tmp_path, monkeypatch):
+    device, calls, did = _attach(tmp_path, monkeypatch, [(["losetup"], (0, "/dev/loop3\n", ""))], read_only=True)
+    assert device == "/dev/loop3"
+    assert calls == [["losetup", "--find", "--show", "--partscan", "--read-only", "--direct-io=on", "/srv/disk.img"]]
+    assert did == ["attached /srv/disk.img as /dev/loop3 (read-only)"]
+
+
+def test_attach_without_direct_io_when_not_asked(tmp_path, monkeypatch):
+    device, calls, did = _attach(tmp_path, monkeypatch, [(["losetup"], (0, "/dev/loop5\n", ""))], direct_io=False)
+    assert device == "/dev/loop5"
+    assert calls == [["losetup", "--find", "--show", "--partscan", "/srv/disk.img"]]
+
+
+def test_attach_without_direct_io_when_losetup_refuses_it(tmp_path, monkeypatch):
+    answers = [(["losetup", "--find", "--show", "--partscan", "--direct-io=on"], (1, "", "losetup: set direct io failed")),
+               (["losetup"], (0, "/dev/loop4\n", ""))]
+    device, calls, did = _attach(tmp_path, monkeypatch, answers)
+    assert device == "/dev/loop4"
+    assert calls[1] == ["losetup", "--find", "--show", "--partscan", "/srv/disk.img"]
+    assert did == ["attached /srv/disk.img as /dev/loop4"]
+
+
+def test_attach_failing_without_direct_io_too_names_losetup_and_its_error(tmp_path, monkeypatch):
+    answers = [(["losetup"], (1, "", "losetup: cannot find an unused loop device"))]
+    with pytest.raises(VirtDiskError) as e:
+        _attach(tmp_path, monkeypatch, answers)
+    assert e.value.step == "attach /srv/disk.img to a loop device"
+    assert "cannot find an unused loop device" in e.value.tool_error
