@@ -294,7 +294,11 @@ class Run(object):
                 return treephase.pending_root(self.host, want.path, want.number, subvol, fs_options, want.opts, steps,
                                               root_node)
             ex.run(steps)
-        locked = [] if want.key else [p["number"] for p in pv_places(self.table) if p.get("fstype") == LUKS_FSTYPE]
+        # without a key, the LUKS partitions that stay closed: those not open already (by hand or an earlier
+        # run), which Executor.physical_volumes looks into as it does
+        locked = [] if want.key else [
+            p["number"] for p in pv_places(self.table) if p.get("fstype") == LUKS_FSTYPE
+            and obs.volume_at(att, {"kind": "luks", "number": p["number"]}, want.mapper) is None]
         work = treephase.layout_of(self.host, want.path, self.table, want.number, want.tree, self.image.path,
                                    root_volume=want.volume, volumes=self._tree_volumes(obs, ex), locked=locked)
         nodes = {}

@@ -412,10 +412,11 @@ def tree_luks_lvm():
 
 
 def tree_crypttab_teardown_all():
-    """layout tree of crypt-tree.img: without a key it fails naming passphrase and keyfile and leaves nothing;
-    with one, /srv/data (the crypttab's cryptdata, LUKS2) and /home (UUID= of the filesystem inside LUKS1)
-    are opened and mounted, a second run changes nothing; then playbooks/teardown_all.yml takes it down
-    together with lvm.img's vg0/var (mapped), and nothing is left."""
+    """layout tree of crypt-tree.img: without a key it fails naming passphrase and keyfile and leaves nothing,
+    and with partition 2 opened by hand it names partition 3 alone as closed; with a key, /srv/data (the
+    crypttab's cryptdata, LUKS2) and /home (UUID= of the filesystem inside LUKS1) are opened and mounted,
+    a second run changes nothing; then playbooks/teardown_all.yml takes it down together with lvm.img's
+    vg0/var (mapped), and nothing is left."""
     args = {"image": CRYPT_TREE, "path": MNT, "partition": "LABEL=root", "layout": "tree"}
     r0 = run("image_mount", args, may_fail=True)
     k = kernel()
@@ -424,6 +425,19 @@ def tree_crypttab_teardown_all():
             ("nothing left", k["dm"] == [] and k["loops"] == [] and k["mounts"] == [])],
            "no key: %s kernel: %s" % (brief(r0), k))
     print("no key: %s" % r0.get("msg"), flush=True)
+    # partition 2 opened by hand: without a key the run looks into it (/srv/data is found there) and the
+    # message names only partition 3 as closed
+    loop = sh("losetup", "-f", "-P", "--show", CRYPT_TREE)
+    sh("cryptsetup", "open", "--key-file=-", loop + "p2", "by-hand", data=PASS)
+    r1 = run("image_mount", args, may_fail=True)
+    expect([("no key, 2 open by hand: failed", r1.get("failed") is True),
+            ("the message names partition 3 alone as closed",
+             "(partition 3 is LUKS-encrypted and no key was given" in (r1.get("msg") or ""))],
+           "2 open by hand: %s" % brief(r1))
+    down(CRYPT_TREE)
+    k = kernel()
+    expect([("absent closed the mapping by hand and detached", k["dm"] == [] and k["loops"] == [] and k["mounts"] == [])],
+           "kernel: %s" % k)
     r = run("image_mount", dict(args, passphrase=PASS))
     k = kernel()
     tree = {e.get("target"): e for e in r.get("tree", [])}
