@@ -97,10 +97,12 @@ def attach_file(host, path, read_only, did, direct_io=True):
     if read_only:
         args.append("--read-only")
     step = "attach %s to a loop device" % path
-    rc = 1
+    out = None
     if direct_io:
         rc, out, _err = host.runner.run(args + ["--direct-io=on", path], step=step, check=False)
-    if rc != 0:
+        if rc != 0:
+            out = None
+    if out is None:
         # without direct I/O (or failing for another reason, which this run reports as usual)
         _rc, out, _err = host.runner.run(args + [path], step=step)
     device = out.strip().splitlines()[-1] if out.strip() else ""
