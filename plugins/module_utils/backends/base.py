@@ -113,18 +113,19 @@ class Backend(object):
         """Why this host cannot run this backend (a missing module, device or tool), or None."""
         return None
 
-    def scan(self, host, claimed):
+    def scan(self, host, claimed, loops=None):
         """Every attachment of this backend on the host, whoever made it; skips
-        the devices in claimed (another backend's) and adds its own to it."""
+        the devices in claimed (another backend's) and adds its own to it.
+        loops: sysfs.attached_loops(), read once for every backend of a scan."""
         return []
 
     def matches(self, att, image):
         """Whether att serves image."""
         return False
 
-    def find(self, host, image, claimed):
+    def find(self, host, image, claimed, loops=None):
         """The attachments of image."""
-        return [att for att in self.scan(host, claimed) if self.matches(att, image)]
+        return [att for att in self.scan(host, claimed, loops) if self.matches(att, image)]
 
     def attach(self, host, image, fmt, read_only, allow_backing_file, did, snapshot=False):
         """Make image a block device; return (device, pid). Each thing made is

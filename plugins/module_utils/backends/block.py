@@ -16,7 +16,7 @@ class Block(Backend):
     kinds = ("block",)
     detaches = False
 
-    def find(self, host, image, claimed):
+    def find(self, host, image, claimed, loops=None):
         if image.kind != "block":
             return []
         name = host.sysfs.name_of(*image.rdev)

@@ -160,7 +160,7 @@ class Fuse(Backend):
             return "/dev/fuse is missing (modprobe fuse)"
         return _daemon_missing(host) or loop.BACKEND.unusable(host)
 
-    def scan(self, host, claimed):
+    def scan(self, host, claimed, loops=None):
         """Loop devices over a FUSE export, and daemons exporting without one.
 
         An export is recognised by the daemon's command line, or, when the
@@ -169,12 +169,13 @@ class Fuse(Backend):
         daemons = dict((d["export"], d) for d in find_daemons(host.procs))
         found = []
         exported = set()
-        for name in host.sysfs.block_devices("loop"):
+        # the backing file alone tells an export; the other attributes are read only for those
+        for name, backing in host.sysfs.attached_loops() if loops is None else loops:
+            export = strip_deleted(backing)
+            if export not in daemons and key_of_export(export, host.run_dir) is None:
+                continue
             info = host.sysfs.loop_info(name)
             if info is None:
-                continue
-            export = strip_deleted(info["backing_file"])
-            if export not in daemons and key_of_export(export, host.run_dir) is None:
                 continue
             daemon = daemons.get(export)
             device = host.dev(name)

@@ -29,18 +29,14 @@ class Loop(Backend):
             return None
         return "the kernel has no loop devices (modprobe loop)"
 
-    def scan(self, host, claimed, may_be=None):
+    def scan(self, host, claimed, loops=None, may_be=None):
         """Every attached loop device not claimed yet; with may_be(backing_file), only those it lets through
         are read in full (the other attributes and LOOP_GET_STATUS64)."""
         found = []
-        for name in host.sysfs.block_devices("loop"):
+        for name, backing in host.sysfs.attached_loops() if loops is None else loops:
             device = host.dev(name)
-            if device in claimed:
+            if device in claimed or (may_be is not None and not may_be(backing)):
                 continue
-            if may_be is not None:
-                backing = host.sysfs.loop_backing_file(name)
-                if backing is None or not may_be(backing):
-                    continue
             info = host.sysfs.loop_info(name)
             if info is None or info["offset"] or info["sizelimit"]:
                 continue
@@ -54,10 +50,10 @@ class Loop(Backend):
                                     backing=(status["backing_dev"], status["backing_inode"]) if status else None))
         return found
 
-    def find(self, host, image, claimed):
+    def find(self, host, image, claimed, loops=None):
         """The attachments of image. Each device's backing file is looked at first (one sysfs read and a
         stat), so a host with many unrelated loop devices costs little more than a quiet one."""
-        return [att for att in self.scan(host, claimed, lambda backing: may_be(image, backing))
+        return [att for att in self.scan(host, claimed, loops, lambda backing: may_be(image, backing))
                 if self.matches(att, image)]
 
     def matches(self, att, image):

@@ -39,7 +39,7 @@ class Nbd(Backend):
             return "the kernel has no nbd devices (%s)" % distro.nbd_module(distro.read())
         return _server_missing(host)
 
-    def scan(self, host, claimed):
+    def scan(self, host, claimed, loops=None):
         found = []
         for name, pid, path, argv in nbd.connections(host.sysfs, host.procs):
             device = host.dev(name)

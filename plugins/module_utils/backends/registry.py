@@ -56,16 +56,19 @@ def usable(host):
 def scan(host):
     """Every attachment on the host, whoever made it (image_mount_info)."""
     claimed = set()
+    loops = host.sysfs.attached_loops()
     found = []
     for backend in SCAN:
-        found += backend.scan(host, claimed)
+        found += backend.scan(host, claimed, loops)
     return found
 
 
 def find(host, image):
-    """The attachments of image."""
+    """The attachments of image; the loop devices' backing files are read once for the backends that
+    look at loop devices (fuse and loop)."""
     claimed = set()
+    loops = host.sysfs.attached_loops()
     found = []
     for backend in SCAN:
-        found += backend.find(host, image, claimed)
+        found += backend.find(host, image, claimed, loops)
     return found

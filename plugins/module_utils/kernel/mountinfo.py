@@ -21,8 +21,7 @@ def unescape(field):
 
 
 def _text(raw):
-    # most fields have no escape: the regular expression only for those that do
-    return (unescape(raw) if b"\\" in raw else raw).decode("utf-8", "surrogateescape")
+    return unescape(raw).decode("utf-8", "surrogateescape")
 
 
 class Mount(object):
@@ -55,18 +54,23 @@ def parse(data):
     if not isinstance(data, bytes):
         data = data.encode("utf-8", "surrogateescape")
     mounts = []
-    for line in data.split(b"\n"):
-        fields = line.split(b" ")
+    # Decoded as a whole: " " and "\n" are single bytes that no UTF-8 sequence contains, so splitting the
+    # text is splitting the bytes. A line with an escape is taken apart as bytes instead, since an escaped
+    # byte may be part of a multi-byte character.
+    for line in data.decode("utf-8", "surrogateescape").split("\n"):
+        escaped = "\\" in line
+        fields = line.encode("utf-8", "surrogateescape").split(b" ") if escaped else line.split(" ")
         if len(fields) < 10:
             continue
         try:
-            sep = fields.index(b"-", 6)
+            sep = fields.index(b"-" if escaped else "-", 6)
         except ValueError:
             continue
-        major, _sep, minor = fields[2].partition(b":")
-        mounts.append(Mount(int(fields[0]), int(fields[1]), int(major), int(minor), _text(fields[3]),
-                            _text(fields[4]), _text(fields[5]), _text(fields[sep + 1]), _text(fields[sep + 2]),
-                            _text(fields[sep + 3]) if len(fields) > sep + 3 else ""))
+        if escaped:
+            fields = [_text(field) for field in fields]
+        major, _sep, minor = fields[2].partition(":")
+        mounts.append(Mount(int(fields[0]), int(fields[1]), int(major), int(minor), fields[3], fields[4],
+                            fields[5], fields[sep + 1], fields[sep + 2], fields[sep + 3] if len(fields) > sep + 3 else ""))
     return mounts
 
 

@@ -29,11 +29,18 @@ class SysFS(object):
 
     def read(self, *parts):
         """Stripped contents of a sysfs attribute, or None when it is absent."""
+        # os.open and one os.read: sysfs attributes are at most a page, and a host with many devices has this
+        # read hundreds of times a run, where a buffered file object's set-up would cost more than the read
         try:
-            with open(self.path(*parts), "rb") as f:
-                return f.read().decode("utf-8", "surrogateescape").strip()
-        except (IOError, OSError):
+            fd = os.open(self.path(*parts), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
             return None
+        try:
+            return os.read(fd, 65536).decode("utf-8", "surrogateescape").strip()
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
 
     def read_int(self, *parts):
         value = self.read(*parts)
@@ -140,6 +147,15 @@ class SysFS(object):
 
     def loop_backing_file(self, name):
         return self.read("block", name, "loop", "backing_file")
+
+    def attached_loops(self):
+        """(name, backing file) of every attached loop device, in the kernel's order of names."""
+        found = []
+        for name in self.block_devices("loop"):
+            backing = self.loop_backing_file(name)
+            if backing is not None:
+                found.append((name, backing))
+        return found
 
     def loop_info(self, name):
         """Attributes of an attached loop device, or None when it is free."""

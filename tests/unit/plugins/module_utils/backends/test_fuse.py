@@ -104,3 +104,16 @@ def test_a_daemon_without_its_loop_is_a_broken_attachment(systree, tmp_path, ima
     obs = discovery.discover(host(systree, tmp_path, procs=FakeProcs({901: argv})), image_file)
     [att] = obs.attachments
     assert (att.kind, att.device, att.pid, att.read_only, att.broken) == ("fuse", None, 901, True, True)
+
+
+def test_only_the_loop_devices_over_an_export_are_read_in_full(systree, tmp_path, image_file, monkeypatch):
+    run_dir = str(tmp_path / "run")
+    export = fuse.export_path(image_file.key, run_dir)
+    systree.loop("loop0", 0, backing="/srv/a.img")
+    systree.loop("loop1", 1, backing=export)
+    h = host(systree, tmp_path, procs=FakeProcs({}))
+    read, real = [], h.sysfs.read
+    monkeypatch.setattr(h.sysfs, "read", lambda *parts: read.append(parts) or real(*parts))
+    [att] = fuse.BACKEND.scan(h, set())
+    assert att.device == "/dev/loop1"
+    assert [p for p in read if p[1] == "loop0"] == [("block", "loop0", "loop", "backing_file")]

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ansible_collections.virt.disk.plugins.module_utils.backends import registry
@@ -92,3 +94,21 @@ def test_asked_for_by_name_the_host_is_not_second_guessed(make_host):
 def test_usable_is_what_the_host_can_run(make_host):
     assert registry.usable(make_host()) == ["loop", "block"]
     assert registry.usable(make_host(nbd=True, fuse=True)) == ["loop", "nbd", "fuse", "block"]
+
+
+def test_a_find_reads_each_loop_devices_backing_file_once(systree, tmp_path):
+    # fuse and loop both look at every loop device's backing file: one read for both; these are other
+    # files that exist, so no device is read in full
+    img = tmp_path / "disk.img"
+    img.write_bytes(b"x")
+    st = img.stat()
+    image = Image(str(img), "file", (os.major(st.st_dev), os.minor(st.st_dev)), st.st_ino, None, 1, "raw")
+    for i in range(3):
+        other = tmp_path / ("other%d.img" % i)
+        other.write_bytes(b"y")
+        systree.loop("loop%d" % i, i, backing=str(other))
+    h = host(systree, tmp_path)
+    read, real = [], h.sysfs.read
+    h.sysfs.read = lambda *parts: read.append(parts) or real(*parts)
+    assert registry.find(h, image) == []
+    assert [p[1] for p in read if p[-1] == "backing_file"] == ["loop0", "loop1", "loop2"]

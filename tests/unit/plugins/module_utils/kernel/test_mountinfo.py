@@ -276,3 +276,14 @@ def test_top_mount_at_returns_last_mounted(mountinfo_line):
     assert mountinfo.top_mount_at(all_mounts, "/mnt/t").mount_id == 102
     assert mountinfo.top_mount_at(all_mounts, "/mnt") is None
     assert mountinfo.top_mount_at(all_mounts, "/mnt/s/sub") is None
+
+
+def test_escaped_bytes_of_one_character_and_plain_lines_beside_them():
+    # a line with an escape is taken apart as bytes: \303\251 is one character (é), written as two escapes
+    data = (b"40 22 7:1 / /mnt/caf\\303\\251 rw - ext4 /dev/loop1 rw\n"
+            b"41 22 7:2 / /mnt/caf\xc3\xa9 rw - ext4 /dev/loop2 rw\n"
+            b"42 22 7:3 / /mnt/bad\xff rw - ext4 /dev/loop3 rw\n")
+    first, second, third = mountinfo.parse(data)
+    assert first.path == second.path == "/mnt/caf\u00e9"
+    assert third.path.encode("utf-8", "surrogateescape") == b"/mnt/bad\xff"
+    assert (first.minor, second.minor, third.minor, third.source) == (1, 2, 3, "/dev/loop3")
