@@ -19,12 +19,19 @@ Variants: loop (a raw image), fuse (a qcow2 image: qemu-storage-daemon's
 FUSE export with a loop device over it), and nbd (a qcow2 image through
 qemu-nbd) where the kernel has nbd. Each is mounted and taken down by
 image_mount run directly; rounds rotate the order of the variants.
+
+The floor of fuse is measured in the same rounds: the export file of a bare
+qemu-storage-daemon (the same nodes image_mount starts: file and qcow2,
+writable FUSE export) written and read directly, from its first byte, with
+no loop device and no filesystem: what the export itself can carry.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from statistics import median
@@ -53,15 +60,16 @@ def write(path, mib, data):
     return mib * BLOCK / seconds / 1e6
 
 
-def read(path):
-    """MB/s of reading path from the start to its end with the caches dropped."""
+def read(path, mib=None):
+    """MB/s of reading path from the start to its end (or its first mib MiB) with the caches dropped."""
     drop_caches()
     fd = os.open(path, os.O_RDONLY)
     total = 0
+    limit = None if mib is None else mib * BLOCK
     try:
         t0 = time.perf_counter()
-        while True:
-            piece = os.read(fd, 4 * BLOCK)
+        while limit is None or total < limit:
+            piece = os.read(fd, 4 * BLOCK if limit is None else min(4 * BLOCK, limit - total))
             if not piece:
                 break
             total += len(piece)
@@ -78,6 +86,11 @@ def measure_dir(directory, mib, data):
     os.unlink(path)
     os.sync()
     return out
+
+
+def measure_export(export, mib, data):
+    """{"first", "steady", "read"} MB/s of the first mib MiB of a FUSE export file, written and read in place."""
+    return {"first": write(export, mib, data), "steady": write(export, mib, data), "read": read(export, mib)}
 
 
 class DataPath(object):
@@ -97,7 +110,7 @@ class DataPath(object):
         self.data = os.urandom(BLOCK)
 
     def variants(self):
-        names = ["host", "loop", "fuse"]
+        names = ["host", "loop", "fuse", "fuse-export"]
         if os.path.exists("/sys/block/nbd0") and shutil.which("qemu-nbd"):
             names.append("nbd")
         return names
@@ -119,9 +132,36 @@ class DataPath(object):
         subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", self.template, path], check=True)
         return path, variant
 
+    def export_alone(self):
+        """The floor of fuse: a bare qemu-storage-daemon's export of a fresh qcow2, written and read directly."""
+        image, _backend = self.fresh_image("fuse")
+        export = os.path.join(self.dir, "export.raw")
+        pidfile = os.path.join(self.dir, "export.pid")
+        with open(export, "a"):
+            pass
+        blockdevs = [{"driver": "file", "node-name": "f", "filename": image},
+                     {"driver": "qcow2", "node-name": "q", "file": "f"}]
+        args = ["qemu-storage-daemon"]
+        for node in blockdevs:
+            args += ["--blockdev", json.dumps(node)]
+        args += ["--export", json.dumps({"type": "fuse", "id": "e", "node-name": "q", "mountpoint": export,
+                                         "writable": True}), "--daemonize", "--pidfile", pidfile]
+        subprocess.run(args, check=True)
+        with open(pidfile) as f:
+            pid = int(f.read().strip())
+        try:
+            return measure_export(export, self.mib, self.data)
+        finally:
+            os.kill(pid, signal.SIGTERM)
+            self.bench.poll(lambda: not os.path.exists("/proc/%d" % pid))
+            os.unlink(export)
+            os.unlink(image)
+
     def one(self, variant):
         if variant == "host":
             return measure_dir(self.dir, self.mib, self.data)
+        if variant == "fuse-export":
+            return self.export_alone()
         image, backend = self.fresh_image(variant)
         mnt = os.path.join(self.dir, "mnt")
         _wall, _phases, res = self.bench.run_module({"image": image, "path": mnt, "partition": "0",
@@ -156,16 +196,21 @@ class DataPath(object):
 
 def summarize(per, mib, image_gib):
     """The section's result: MB/s per variant and kind (every round, and the
-    median), and each image variant's ratios to the host (median over median)."""
+    median), each image variant's ratios to the host (median over median), and
+    the floors: the FUSE export alone over the host."""
     out = {"what": "%d MiB written (fsync) and read (caches dropped) in ext4 of a %d GiB image, against the "
                    "host filesystem holding it" % (mib, image_gib),
-           "mb_s": {}, "ratio": {}}
+           "mb_s": {}, "ratio": {}, "floor": {}}
     for name, kinds in per.items():
         out["mb_s"][name] = dict((kind, {"median": median(v), "rounds": v}) for kind, v in kinds.items())
     host = out["mb_s"].get("host")
     for name in per:
         if name == "host" or host is None:
             continue
-        out["ratio"][name] = dict((kind, out["mb_s"][name][kind]["median"] / host[kind]["median"])
-                                  for kind in ("first", "steady", "read"))
+        ratios = dict((kind, out["mb_s"][name][kind]["median"] / host[kind]["median"])
+                      for kind in ("first", "steady", "read"))
+        if name.endswith("-export"):
+            out["floor"][name[:-len("-export")]] = ratios
+        else:
+            out["ratio"][name] = ratios
     return out

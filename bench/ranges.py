@@ -52,7 +52,8 @@ def rows():
         for kind in ("first", "steady", "read"):
             out.append(("e. data path, %s, %s / the host filesystem" % (name, {"first": "first write", "steady":
                                                                                "steady write", "read": "read"}[kind]),
-                        GOALS["e"][name], "min", lambda r, n=name, k=kind: get(r, "e", "ratio", n, k), None, "%"))
+                        GOALS["e"][name], "min", lambda r, n=name, k=kind: get(r, "e", "ratio", n, k),
+                        lambda r, n=name, k=kind: get(r, "e", "floor", n, k), "%"))
     out += [
         ("f. busy host / quiet host: a no-op run", GOALS["f"], "max", lambda r: get(r, "f", "ratio", "noop"), None,
          "x"),
