@@ -209,9 +209,10 @@ vng_args=(--disable-kvm -r "$vmlinuz" --cpus "${KT_CPUS:-2}" --memory "${KT_MEMO
     --exec "env KT_CASES='${KT_CASES:-}' KT_SUITES='${KT_SUITES:-*}' bash $REPO/tests/kernel/guest.sh")
 set +e
 # stdin from /dev/null: vng must not wait on a terminal; qemu is killed at the deadline.
-# timeout puts itself (vng, qemu) in a process group of its own, which a TERM to this
-# script's group (make test stopping a background tier after a failure) does not reach:
-# the trap passes it on.
+# timeout puts itself (vng, qemu) in a process group of its own, which a signal to this
+# script's group does not reach: a Ctrl-C at a terminal running `make kernel` would leave
+# the VM running (make test stops a background tier by its whole session, which does
+# reach it). The trap passes TERM and INT on to timeout's group.
 timeout -k 20 "$budget" vng "${vng_args[@]}" </dev/null > >(tee "$RESULTS/console.log") 2>&1 &
 vm_pid=$!
 trap 'kill -TERM -- "-$vm_pid" 2>/dev/null; kill -TERM "$vm_pid" 2>/dev/null; exit 143' TERM INT
