@@ -1105,9 +1105,9 @@ class Bench(object):
             ser = [d["serial"].get(k + "_wall_s") or 0 for k in kinds]
             ax.bar([x - 0.2 for x in xs], ser, width=0.4, label="one after another (forks=1)")
             ax.bar([x + 0.2 for x in xs], par, width=0.4, label="in parallel (forks=%d)" % d["images"])
-            for x, sv, pv in zip(xs, ser, par):
-                ax.annotate("%.1f s" % sv, (x - 0.2, sv), ha="center", va="bottom", fontsize=8)
-                ax.annotate("%.1f s\n(%.1f×)" % (pv, sv / pv if pv else 0), (x + 0.2, pv), ha="center",
+            for pos, sv, pv in zip(xs, ser, par):
+                ax.annotate("%.1f s" % sv, (pos - 0.2, sv), ha="center", va="bottom", fontsize=8)
+                ax.annotate("%.1f s\n(%.1f×)" % (pv, sv / pv if pv else 0), (pos + 0.2, pv), ha="center",
                             va="bottom", fontsize=8)
             ax.set_xticks(list(xs))
             ax.set_xticklabels(["mount %d images" % d["images"], "take them down"])

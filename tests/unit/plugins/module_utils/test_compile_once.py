@@ -34,6 +34,9 @@ def compiles(monkeypatch):
     monkeypatch.setattr(zipimport, "_compile_source", counting)
     current = zipimport._get_module_code
     monkeypatch.setattr(zipimport, "_get_module_code", getattr(current, "original", current))
+    # no cache unless a test asks for one
+    monkeypatch.setattr(compile_once, "CACHE_DIR", "/nonexistent/virt-disk-code")
+    monkeypatch.setattr(compile_once, "_DIRS", {})
     return seen
 
 
@@ -108,3 +111,94 @@ def test_nothing_is_installed_where_zipimport_has_no_get_module_code(compiles, m
     monkeypatch.delattr(zipimport, "_get_module_code")
     assert compile_once.install() is False
     assert not hasattr(zipimport, "_get_module_code")
+
+
+@pytest.fixture
+def kept(tmp_path, monkeypatch, archive):
+    """A cache directory for the archive's package, which counts as this collection's."""
+    package, _path, _add = archive
+    cache = tmp_path / "code"
+    monkeypatch.setattr(compile_once, "CACHE_DIR", str(cache))
+    monkeypatch.setattr(compile_once, "SCOPE", "/%s/" % package)
+    return cache
+
+
+def _forget(package):
+    for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+        del sys.modules[name]
+
+
+def _second_zip(tmp_path, path, monkeypatch):
+    """The same files in another zip, as the next task's AnsiballZ payload is."""
+    other = str(tmp_path / "next" / "payload.zip")
+    os.makedirs(os.path.dirname(other))
+    with open(path, "rb") as src, open(other, "wb") as dst:
+        dst.write(src.read())
+    monkeypatch.syspath_prepend(other)
+    return other
+
+
+def test_the_next_import_from_another_zip_loads_the_kept_code(compiles, archive, kept, tmp_path, monkeypatch):
+    package, path, add = archive
+    add("mod", "from . import base\n\ndef where():\n    return __file__\n\nVALUE = base.VALUE + 41\n")
+    compile_once.install()
+    assert importlib.import_module(package + ".mod").VALUE == 42
+    assert compiles == {"__init__.py": 1, "mod.py": 1, "base.py": 1}
+    assert len(os.listdir(kept)) == 3
+    _forget(package)
+    importlib.invalidate_caches()
+    other = _second_zip(tmp_path, path, monkeypatch)
+    mod = importlib.import_module(package + ".mod")
+    assert mod.VALUE == 42
+    assert compiles == {"__init__.py": 1, "mod.py": 1, "base.py": 1}  # nothing compiled again
+    # the kept code carries the file name of the zip it came from this time, in nested code too
+    assert mod.__file__ == os.path.join(other, package, "mod.py") == mod.where()
+    assert mod.where.__code__.co_filename == mod.__file__
+
+
+def test_changed_source_is_compiled_again(compiles, archive, kept):
+    package, _path, add = archive
+    add("mod", "VALUE = 1\n")
+    compile_once.install()
+    assert importlib.import_module(package + ".mod").VALUE == 1
+    _forget(package)
+    add("mod", "VALUE = 2\n")
+    importlib.invalidate_caches()
+    zipimport._zip_directory_cache.clear()
+    assert importlib.import_module(package + ".mod").VALUE == 2
+    assert compiles["mod.py"] == 2
+
+
+def test_files_of_others_are_not_kept(compiles, archive, kept, monkeypatch):
+    package, _path, add = archive
+    monkeypatch.setattr(compile_once, "SCOPE", "/ansible_collections/someone/else/")
+    add("mod", "VALUE = 1\n")
+    compile_once.install()
+    importlib.import_module(package + ".mod")
+    assert not kept.exists() or os.listdir(kept) == []
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770])
+def test_a_directory_others_can_write_is_not_used(compiles, archive, kept, mode):
+    package, _path, add = archive
+    kept.mkdir()
+    kept.chmod(mode)
+    add("mod", "VALUE = 1\n")
+    compile_once.install()
+    assert importlib.import_module(package + ".mod").VALUE == 1
+    assert os.listdir(kept) == []
+
+
+def test_a_damaged_or_foreign_entry_is_compiled_again(compiles, archive, kept, tmp_path, monkeypatch):
+    package, path, add = archive
+    add("mod", "VALUE = 7\n")
+    compile_once.install()
+    importlib.import_module(package + ".mod")
+    for name in os.listdir(kept):
+        with open(os.path.join(kept, name), "wb") as f:
+            f.write(b"not marshal")
+    _forget(package)
+    importlib.invalidate_caches()
+    _second_zip(tmp_path, path, monkeypatch)
+    assert importlib.import_module(package + ".mod").VALUE == 7
+    assert compiles["mod.py"] == 2
