@@ -492,14 +492,28 @@ class Bench(object):
         with open("/proc/self/mountinfo") as f:
             return any(line.split()[4] == path for line in f)
 
-    def bare_fuse_start(self, export, pidfile):
-        t0 = time.perf_counter()
+    @staticmethod
+    def bare_fuse_export(image, export, pidfile):
+        """A bare qemu-storage-daemon exporting the qcow2 image writable at export (made here)."""
         with open(export, "a"):
             pass
-        subprocess.run([QSD, "--blockdev", "driver=file,node-name=f,filename=%s" % self.qcow,
+        subprocess.run([QSD, "--blockdev", "driver=file,node-name=f,filename=%s" % image,
                         "--blockdev", "driver=qcow2,node-name=q,file=f",
                         "--export", "type=fuse,id=e,node-name=q,mountpoint=%s,writable=on" % export,
                         "--daemonize", "--pidfile", pidfile], check=True)
+
+    def bare_fuse_unexport(self, export, pidfile):
+        """Stop the daemon of bare_fuse_export and remove its export file and pidfile."""
+        with open(pidfile) as f:
+            os.kill(int(f.read().strip()), signal.SIGTERM)
+        self.poll(lambda: not self.mounted_at(export))
+        os.unlink(export)
+        if os.path.exists(pidfile):
+            os.unlink(pidfile)
+
+    def bare_fuse_start(self, export, pidfile):
+        t0 = time.perf_counter()
+        self.bare_fuse_export(self.qcow, export, pidfile)
         dev = subprocess.run(["losetup", "-f", "--show", export], check=True, text=True,
                              stdout=subprocess.PIPE).stdout.strip()
         self.poll(lambda: self.readable(dev))
@@ -508,12 +522,7 @@ class Bench(object):
     def bare_fuse_stop(self, dev, export, pidfile):
         t0 = time.perf_counter()
         subprocess.run(["losetup", "-d", dev], check=True)
-        with open(pidfile) as f:
-            os.kill(int(f.read().strip()), signal.SIGTERM)
-        self.poll(lambda: not self.mounted_at(export))
-        os.unlink(export)
-        if os.path.exists(pidfile):
-            os.unlink(pidfile)
+        self.bare_fuse_unexport(export, pidfile)
         return time.perf_counter() - t0
 
     def free_nbd(self):

@@ -28,10 +28,8 @@ no loop device and no filesystem: what the export itself can carry.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from statistics import median
@@ -137,24 +135,11 @@ class DataPath(object):
         image, _backend = self.fresh_image("fuse")
         export = os.path.join(self.dir, "export.raw")
         pidfile = os.path.join(self.dir, "export.pid")
-        with open(export, "a"):
-            pass
-        blockdevs = [{"driver": "file", "node-name": "f", "filename": image},
-                     {"driver": "qcow2", "node-name": "q", "file": "f"}]
-        args = ["qemu-storage-daemon"]
-        for node in blockdevs:
-            args += ["--blockdev", json.dumps(node)]
-        args += ["--export", json.dumps({"type": "fuse", "id": "e", "node-name": "q", "mountpoint": export,
-                                         "writable": True}), "--daemonize", "--pidfile", pidfile]
-        subprocess.run(args, check=True)
-        with open(pidfile) as f:
-            pid = int(f.read().strip())
+        self.bench.bare_fuse_export(image, export, pidfile)
         try:
             return measure_export(export, self.mib, self.data)
         finally:
-            os.kill(pid, signal.SIGTERM)
-            self.bench.poll(lambda: not os.path.exists("/proc/%d" % pid))
-            os.unlink(export)
+            self.bench.bare_fuse_unexport(export, pidfile)
             os.unlink(image)
 
     def one(self, variant):

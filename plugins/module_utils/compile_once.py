@@ -59,15 +59,18 @@ def _usable_dir(path):
     return _DIRS[path]
 
 
+def _ours(st, is_kind):
+    """Whether st is of that kind, this user's, and writable by no one else."""
+    return is_kind(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
 def _check_dir(path):
     try:
         os.makedirs(path, 0o700, exist_ok=True)
         st = os.lstat(path)
     except OSError:
         return None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
-        return None
-    return path
+    return path if _ours(st, stat.S_ISDIR) else None
 
 
 def _renamed(code, filename):
@@ -82,8 +85,7 @@ def _load(path, filename):
     except OSError:
         return None
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        if not _ours(os.fstat(fd), stat.S_ISREG):
             return None
         with os.fdopen(os.dup(fd), "rb") as f:
             code = marshal.loads(f.read())
