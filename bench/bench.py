@@ -18,8 +18,12 @@ c  start to a usable device for a qcow2 image through the backend in use
    reported, the module run directly (python bench/run_module.py, i.e.
    `python -m ...image_mount ARGS.json`) against the bare commands run from
    Python, where the module alone pays Python's and AnsibleModule's start.
+   The floor of the task against task figure: an empty module task against an
+   empty shell task (`:`), in the same rotation.
 d  32 images mounted by 32 hosts (aliases of localhost, forks=32) against the
-   same 32 mounts with forks=1, then all taken down.
+   same 32 mounts with forks=1, then all taken down. The floor: the same two
+   tasks of the empty module on the same 32 hosts, forks=32 against forks=1,
+   what Ansible's forks reach on this machine's cores with no work to do.
 t  the whole OS tree of a Debian qcow2 (the disk of the integration target
    image_mount_os): one image_mount task with layout tree against the same
    mounts written by hand in one shell task (and the teardowns), rounds
@@ -330,8 +334,11 @@ class Bench(object):
                  mod("c|mod_unmap_cold|%d" % r, image=self.qcow, state="unmapped")]
             s = [shell("c|shell_map|%d" % r, c_start, register="bench_cdev"),
                  shell("c|shell_unmap|%d" % r, c_stop)]
-            first, second = rotate([m, s], r)
-            tasks += first + second
+            # the floor: what a module task costs above a shell task when neither does any work
+            f = [{"name": "c|null|%d" % r, "null_module": {"image": self.qcow}},
+                 shell("c|shell_empty|%d" % r, ":")]
+            for part in rotate([m, s, f], r):
+                tasks += part
         play = [{"name": "virt.disk bench a, b, c", "hosts": "localhost", "gather_facts": False,
                  "tasks": tasks}]
         data, _rc, wall = self.playbook("abc", play)
@@ -399,6 +406,8 @@ class Bench(object):
         c_mod = self.per_round(d, cr, "mod_map")
         c_sh = self.per_round(d, cr, "shell_map")
         c_cold = self.per_round(d, cr, "mod_map_cold")
+        c_floor = [d["null"][r] - d["shell_empty"][r] for r in cr
+                   if r in d.get("null", {}) and r in d.get("shell_empty", {})]
         backends = set(res.get("backend") for res in self.results(data, "c", "mod_map"))
         self.result["c_ansible"] = {
             "what": "qcow2 to a readable whole device: image_mount state=mapped partition=0 task vs one shell task "
@@ -411,6 +420,8 @@ class Bench(object):
             "per_round": {"module": c_mod, "shell": c_sh, "module_cold": c_cold},
             "delta_s": (med(c_mod) - med(c_sh)) if c_mod and c_sh else None,
             "cold_delta_s": (med(c_cold) - med(c_sh)) if c_cold and c_sh else None,
+            "floor_delta_s": med(c_floor) if c_floor else None,
+            "floor_per_round": c_floor,
             "goal_delta_s": GOALS["c"]}
 
     # ----------------------------------------------------------- c (Python level)
@@ -629,31 +640,40 @@ class Bench(object):
             {"name": "d|unmap|0", "virt.disk.image_mount": {"image": "{{ bench_image }}", "path": "{{ bench_path }}",
                                                             "state": "unmapped"}},
         ]}]
+        # the floor: the same two tasks on the same hosts, of a module that does nothing
+        null_play = [{"name": "virt.disk bench d, the floor", "hosts": "all", "gather_facts": False, "tasks": [
+            {"name": "d|mount|0", "null_module": {"image": "{{ bench_image }}"}},
+            {"name": "d|unmap|0", "null_module": {"image": "{{ bench_image }}"}},
+        ]}]
         out = {"what": "%d raw images, one per host alias of localhost: forks=%d vs forks=1" % (n, n), "images": n}
         for label, forks in (("parallel", n), ("serial", 1)):
-            data, rc, wall = self.playbook("d-" + label, play, inventory=path, forks=forks)
-            rec = {"forks": forks, "playbook_wall_s": wall, "rc": rc}
-            for task in data["tasks"]:
-                kind = task["name"].split("|")[1]
-                ends = [h["end"] for h in task["hosts"].values() if "end" in h]
-                ok = [h for h in task["hosts"].values() if h.get("status") == "ok"]
-                rec[kind + "_wall_s"] = (max(ends) - task["start"]) if ends else None
-                rec[kind + "_ok"] = len(ok)
-                if kind == "mount":
-                    devices = [h["result"].get("partition_device") for h in ok]
-                    rec["distinct_devices"] = len(set(devices))
-            rec["failed"] = n * 2 - rec.get("mount_ok", 0) - rec.get("unmap_ok", 0)
-            out[label] = rec
-        p, s = out["parallel"], out["serial"]
-        if p.get("mount_wall_s") and s.get("mount_wall_s"):
-            out["speedup_mount"] = s["mount_wall_s"] / p["mount_wall_s"]
-            out["speedup_unmap"] = s["unmap_wall_s"] / p["unmap_wall_s"]
-            out["speedup_total"] = ((s["mount_wall_s"] + s["unmap_wall_s"])
-                                    / (p["mount_wall_s"] + p["unmap_wall_s"]))
+            for name, plays in ((label, play), ("null_" + label, null_play)):
+                data, rc, wall = self.playbook("d-" + name, plays, inventory=path, forks=forks)
+                rec = {"forks": forks, "playbook_wall_s": wall, "rc": rc}
+                for task in data["tasks"]:
+                    kind = task["name"].split("|")[1]
+                    ends = [h["end"] for h in task["hosts"].values() if "end" in h]
+                    ok = [h for h in task["hosts"].values() if h.get("status") == "ok"]
+                    rec[kind + "_wall_s"] = (max(ends) - task["start"]) if ends else None
+                    rec[kind + "_ok"] = len(ok)
+                    if kind == "mount" and plays is play:
+                        devices = [h["result"].get("partition_device") for h in ok]
+                        rec["distinct_devices"] = len(set(devices))
+                rec["failed"] = n * 2 - rec.get("mount_ok", 0) - rec.get("unmap_ok", 0)
+                out[name] = rec
+        for prefix, key in (("", "speedup"), ("null_", "floor")):
+            p, s = out[prefix + "parallel"], out[prefix + "serial"]
+            if p.get("mount_wall_s") and s.get("mount_wall_s") and p.get("unmap_wall_s") and s.get("unmap_wall_s"):
+                out[key + "_mount"] = s["mount_wall_s"] / p["mount_wall_s"]
+                out[key + "_unmap"] = s["unmap_wall_s"] / p["unmap_wall_s"]
+                out[key + "_total"] = ((s["mount_wall_s"] + s["unmap_wall_s"])
+                                       / (p["mount_wall_s"] + p["unmap_wall_s"]))
         for label in ("parallel", "serial"):
             if out[label]["failed"] or out[label].get("distinct_devices") != n:
                 self.failures.append("d: %s run: %d failed tasks, %s distinct devices"
                                      % (label, out[label]["failed"], out[label].get("distinct_devices")))
+            if out["null_" + label]["failed"]:
+                self.failures.append("d: the floor's %s run: %d failed tasks" % (label, out["null_" + label]["failed"]))
         self.result["d"] = out
 
     # ------------------------------------------------------------------ t (tree)
@@ -948,9 +968,10 @@ class Bench(object):
                         ("c. qcow2 to a usable device (%s): image_mount task (state mapped) vs one shell task with the "
                          "bare `qemu-storage-daemon` / `qemu-nbd` command and a poll" % ", ".join(ca["backend"]),
                          "≤ +%d ms; ≤ +%d ms not seen before" % (1000 * GOALS["c"], 1000 * GOALS["c_cold"]),
-                         "+%.0f ms (%.0f ms / %.0f ms); +%.0f ms for an image not seen before (no image cache)"
+                         "%+.0f ms (%.0f ms / %.0f ms); %+.0f ms for an image not seen before (no image cache); "
+                         "an empty module task / an empty shell task %+.0f ms"
                          % (1000 * ca["delta_s"], 1000 * ca["module_s"]["median"], 1000 * ca["shell_s"]["median"],
-                            1000 * ca["cold_delta_s"]),
+                            1000 * ca["cold_delta_s"], 1000 * (ca.get("floor_delta_s") or float("nan"))),
                          verdict(ca["delta_s"] <= GOALS["c"] and ca["cold_delta_s"] <= GOALS["c_cold"])))
         if c.get("nbd"):
             rows.append(("c. nbd backend", "≤ +%d ms" % (1000 * GOALS["c"]), "not measured: no nbd here", "—"))
@@ -961,9 +982,11 @@ class Bench(object):
                 and d["speedup_unmap"] >= GOALS["d"]
             rows.append(("d. %d images mounted in parallel (forks=%d) vs one after another, then taken down"
                          % (d["images"], d["images"]), "no failure, ≥ %.1f× each" % GOALS["d"],
-                         "%d failures; mount %.1f s vs %.1f s (%.1f×), teardown %.1f s vs %.1f s (%.1f×)"
+                         "%d failures; mount %.1f s vs %.1f s (%.1f×), teardown %.1f s vs %.1f s (%.1f×); "
+                         "the same tasks of an empty module %.1f× and %.1f×"
                          % (p["failed"] + s["failed"], p["mount_wall_s"], s["mount_wall_s"], d["speedup_mount"],
-                            p["unmap_wall_s"], s["unmap_wall_s"], d["speedup_unmap"]),
+                            p["unmap_wall_s"], s["unmap_wall_s"], d["speedup_unmap"],
+                            d.get("floor_mount", float("nan")), d.get("floor_unmap", float("nan"))),
                          verdict(ok)))
         t = r.get("t", {})
         if "ratio" in t:
@@ -1123,8 +1146,9 @@ class Bench(object):
             ax.set_ylabel("s (wall)")
             ax.set_ylim(0, max(ser + par) * 1.2)
             ax.legend(fontsize=8, loc="upper right")
-            ax.set_title("d. %d images: %d failures, speedup %.1f×"
-                         % (d["images"], d["parallel"]["failed"] + d["serial"]["failed"], d.get("speedup_total", 0)),
+            ax.set_title("d. %d images: %d failures, speedup %.1f× (an empty module %.1f×)"
+                         % (d["images"], d["parallel"]["failed"] + d["serial"]["failed"], d.get("speedup_total", 0),
+                            d.get("floor_total", 0)),
                          fontsize=10)
             ax.grid(axis="y", alpha=0.3)
         if x.get("per_round"):
