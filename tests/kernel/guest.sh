@@ -76,6 +76,12 @@ export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
 export ANSIBLE_CALLBACKS_ENABLED=ansible.builtin.junit
 export JUNIT_OUTPUT_DIR=$RESULTS/junit JUNIT_TASK_CLASS=true
+# Every Python here starts with python/sitecustomize.py, which keeps the code
+# compiled from Ansible's module zips on tmpfs: under TCG compiling
+# ansible.module_utils again at every task is most of a module task's time.
+mkdir -p "$WORK/python" "$WORK/code"
+cp "$REPO/tests/kernel/python/sitecustomize.py" "$WORK/python/" || fatal "cannot copy sitecustomize.py"
+export PYTHONPATH=$WORK/python KT_CODE_CACHE=$WORK/code
 # A tool that runs Ansible with a cleaned environment (ansible-test passes on
 # only HOME and PATH) gets its remote tmp in ~root/.ansible/tmp (~root, not
 # $HOME), which the guest sees read-only: a tmpfs there (guest only).
