@@ -9,9 +9,9 @@
 #      hack/check-ee.py: it reads every entry of bindep.txt, and the entries
 #      name the right package for every tool on every claimed platform, and
 #      the role image_host installs them there
-#   5. galaxy-importer on the tarball (hack/galaxy-importer.cfg: ansible-doc and
-#      offline ansible-lint, no container): it must finish with no ERROR or
-#      WARNING line
+#   5. galaxy-importer on the tarball (hack/galaxy-importer.cfg: ansible-doc, no
+#      container; its ansible-lint is `make lint`'s subset): it must finish
+#      with no ERROR or WARNING line
 #   6. antsibull-docs lint-collection-docs on the unpacked tarball: the docsite
 #      (docs/docsite: extra-docs.yml, links.yml, the guides in rst/ and their
 #      references) and the plugin and role docs as the docsite renders them;
@@ -68,8 +68,8 @@ step "4. ansible-builder introspect"
 "$tools/python" hack/check-ee.py "$collection" "$WORK/introspected-bindep.txt"
 
 step "5. galaxy-importer"
-# Run where its importer_result.json may land; its ansible-doc and
-# ansible-lint come from .venv-release (PATH), its temporary files stay in
+# Run where its importer_result.json may land; its ansible-doc comes from
+# .venv-release (PATH), its temporary files stay in
 # build/. ANSIBLE_COLLECTIONS_PATH would show it the synced copy as well.
 set +e
 (
@@ -81,9 +81,8 @@ set +e
 rc=${PIPESTATUS[0]}
 set -e
 bad=$(grep -E '^(ERROR|WARNING|CRITICAL):' "$WORK/galaxy-importer.log" || true)
-if ((rc != 0)) || [[ -n "$bad" ]] || ! grep -q 'Importer processing completed successfully' "$WORK/galaxy-importer.log" ||
-    ! grep -q 'ansible-lint run complete' "$WORK/galaxy-importer.log"; then
-    die "FAILED: galaxy-importer exit status $rc, or it did not lint, or it said:
+if ((rc != 0)) || [[ -n "$bad" ]] || ! grep -q 'Importer processing completed successfully' "$WORK/galaxy-importer.log"; then
+    die "FAILED: galaxy-importer exit status $rc, or it said:
 $bad"
 fi
 
