@@ -289,8 +289,11 @@ class Bench(object):
         stop = ("set -e\n"
                 "%(first)s"
                 "losetup -d '{{ %(reg)s.stdout }}'\n"
-                "kill \"$(cat %(p)s)\"\n"
+                "pid=$(cat %(p)s)\n"
+                "kill \"$pid\"\n"
                 "while grep -qF ' %(e)s ' /proc/self/mountinfo; do sleep 0.001; done\n"
+                # until the daemon has closed the image (gone, or a zombie), as image_mount waits for it
+                "while [ -e /proc/$pid ] && awk '{exit $3 == \"Z\"}' /proc/$pid/stat 2>/dev/null; do sleep 0.001; done\n"
                 "rm -f %(e)s %(p)s\n" % {"e": export, "p": pidfile, "first": first, "reg": register})
         return start, stop
 
@@ -513,11 +516,23 @@ class Bench(object):
                         "--export", "type=fuse,id=e,node-name=q,mountpoint=%s,writable=on" % export,
                         "--daemonize", "--pidfile", pidfile], check=True)
 
+    @staticmethod
+    def exited(pid):
+        """Whether pid is gone or a zombie (its files, and so its image lock, closed)."""
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        except (OSError, IndexError):
+            return True
+
     def bare_fuse_unexport(self, export, pidfile):
-        """Stop the daemon of bare_fuse_export and remove its export file and pidfile."""
+        """Stop the daemon of bare_fuse_export, wait until it is gone (it unmounts the export before it
+        closes the image and lets go of its lock, as image_mount waits for it too), and remove its export
+        file and pidfile."""
         with open(pidfile) as f:
-            os.kill(int(f.read().strip()), signal.SIGTERM)
-        self.poll(lambda: not self.mounted_at(export))
+            pid = int(f.read().strip())
+        os.kill(pid, signal.SIGTERM)
+        self.poll(lambda: not self.mounted_at(export) and self.exited(pid))
         os.unlink(export)
         if os.path.exists(pidfile):
             os.unlink(pidfile)
