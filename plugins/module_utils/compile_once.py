@@ -110,18 +110,19 @@ def _store(path, code):
             pass
 
 
-def cached(compile_source):
-    """zipimport._compile_source(pathname, source), with the code objects of this collection's files kept in
-    CACHE_DIR (read when the function is called, so tests can point it elsewhere)."""
+def cached(compile_source, scope=None, cache_dir=None):
+    """zipimport._compile_source(pathname, source), with the code objects of the files whose path holds scope
+    (default SCOPE, this collection's) kept in cache_dir (default CACHE_DIR; both read when the function is
+    called, so tests can point them elsewhere) and named by the path from scope on."""
 
     def compile_kept(pathname, source):
         where = pathname.replace(os.sep, "/")
-        cut = where.find(SCOPE)
-        cache_dir = _usable_dir(CACHE_DIR) if cut >= 0 and isinstance(source, bytes) else None
-        if cache_dir is None:
+        cut = where.find(scope or SCOPE)
+        kept_in = _usable_dir(cache_dir or CACHE_DIR) if cut >= 0 and isinstance(source, bytes) else None
+        if kept_in is None:
             return compile_source(pathname, source)
         name = hashlib.sha256(_TAG + where[cut:].encode("utf-8", "surrogateescape") + b"\0" + source).hexdigest()
-        path = os.path.join(cache_dir, name)
+        path = os.path.join(kept_in, name)
         code = _load(path, pathname)
         if code is None:
             code = compile_source(pathname, source)

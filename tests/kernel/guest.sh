@@ -82,6 +82,7 @@ export JUNIT_OUTPUT_DIR=$RESULTS/junit JUNIT_TASK_CLASS=true
 mkdir -p "$WORK/python" "$WORK/code"
 cp "$REPO/tests/kernel/python/sitecustomize.py" "$WORK/python/" || fatal "cannot copy sitecustomize.py"
 export PYTHONPATH=$WORK/python KT_CODE_CACHE=$WORK/code
+export KT_COMPILE_ONCE=$ANSIBLE_COLLECTIONS_PATH/ansible_collections/virt/disk/plugins/module_utils/compile_once.py
 # A tool that runs Ansible with a cleaned environment (ansible-test passes on
 # only HOME and PATH) gets its remote tmp in ~root/.ansible/tmp (~root, not
 # $HOME), which the guest sees read-only: a tmpfs there (guest only).

@@ -7,50 +7,27 @@ guest, not once per task.
 Ansible ships a module's module_utils in a zip without bytecode, so each module
 run compiles ansible.module_utils.basic and what it imports from source; under
 TCG that is seconds of every task of the playbook runs (bin/krole.py, the
-teardown_all.yml run). The code objects are kept in $KT_CODE_CACHE (tmpfs),
-named by the Python version, the file's path inside the zip and its source.
-Only the compiling is skipped: the same source gives the same code object, and
-the collection's own compile_once still wraps this for its files.
+teardown_all.yml run). The collection's own compile_once (from the guest's
+copy, $KT_COMPILE_ONCE) keeps only the collection's files; loading it installs
+it as a module's import would, and its cache is then given every file of a
+module zip, kept in $KT_CODE_CACHE (tmpfs). Only the compiling is skipped: the
+same source gives the same code object.
 """
 
-import hashlib
-import marshal
+import importlib.util
 import os
-import sys
 import zipimport
 
-_CACHE = os.environ.get("KT_CODE_CACHE")
-_COMPILE = getattr(zipimport, "_compile_source", None)
+
+def _keep_module_zips(cache, compile_once_path):
+    spec = importlib.util.spec_from_file_location("_kt_compile_once", compile_once_path)
+    compile_once = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compile_once)
+    compile_source = getattr(zipimport, "_compile_source", None)
+    if callable(compile_source):
+        zipimport._compile_source = compile_once.cached(  # pylint: disable=protected-access
+            compile_source, scope=".zip/", cache_dir=cache)
 
 
-def _compile_kept(pathname, source):
-    where = pathname.replace(os.sep, "/")
-    cut = where.find(".zip/")
-    if cut < 0 or not isinstance(source, bytes):
-        return _COMPILE(pathname, source)
-    key = hashlib.sha256(b"%s\0%s\0" % (sys.version.encode(), where[cut:].encode("utf-8", "surrogateescape")) + source)
-    path = os.path.join(_CACHE, key.hexdigest())
-    try:
-        with open(path, "rb") as f:
-            code = marshal.loads(f.read())
-        return _rename(code, pathname)
-    except (OSError, ValueError, EOFError, TypeError):
-        pass
-    code = _COMPILE(pathname, source)
-    tmp = "%s.%d" % (path, os.getpid())
-    try:
-        with open(tmp, "wb") as f:
-            f.write(marshal.dumps(code))
-        os.replace(tmp, path)
-    except OSError:
-        pass
-    return code
-
-
-def _rename(code, filename):
-    consts = tuple(_rename(c, filename) if isinstance(c, type(code)) else c for c in code.co_consts)
-    return code.replace(co_filename=filename, co_consts=consts)
-
-
-if _CACHE and callable(_COMPILE) and os.path.isdir(_CACHE):
-    zipimport._compile_source = _compile_kept  # pylint: disable=protected-access
+if os.environ.get("KT_CODE_CACHE") and os.path.isfile(os.environ.get("KT_COMPILE_ONCE", "")):
+    _keep_module_zips(os.environ["KT_CODE_CACHE"], os.environ["KT_COMPILE_ONCE"])

@@ -202,3 +202,21 @@ def test_a_damaged_or_foreign_entry_is_compiled_again(compiles, archive, kept, t
     _second_zip(tmp_path, path, monkeypatch)
     assert importlib.import_module(package + ".mod").VALUE == 7
     assert compiles["mod.py"] == 2
+
+
+def test_a_cache_given_another_scope_and_directory_keeps_those_files(tmp_path):
+    seen = []
+
+    def compile_source(pathname, source):
+        seen.append(pathname)
+        return compile(source, pathname, "exec", dont_inherit=True)
+
+    cache = tmp_path / "elsewhere"
+    kept = compile_once.cached(compile_source, scope=".zip/", cache_dir=str(cache))
+    first = kept("/tmp/a/payload_one.zip/ansible/module_utils/x.py", b"VALUE = 1\n")
+    second = kept("/tmp/b/payload_two.zip/ansible/module_utils/x.py", b"VALUE = 1\n")
+    assert seen == ["/tmp/a/payload_one.zip/ansible/module_utils/x.py"]  # the second one loaded, not compiled
+    assert second.co_filename == "/tmp/b/payload_two.zip/ansible/module_utils/x.py" != first.co_filename
+    assert len(os.listdir(cache)) == 1
+    kept("/tmp/c/no-zip/x.py", b"VALUE = 1\n")  # outside the scope: compiled, not kept
+    assert len(seen) == 2 and len(os.listdir(cache)) == 1
